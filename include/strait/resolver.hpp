@@ -25,6 +25,16 @@ enum class family_policy {
 
 family_policy family_policy_from(const config& cfg);
 
+// Start-up check of the family policy: with `enableIPv6 0`, an IPv6 literal in `fqdn`,
+// `firstEp`, `secondEp` or `serverIPv6` is an error that says to set `enableIPv6 1`. Problems
+// are added to `cfg`.
+void check_family_policy(config& cfg);
+
+// The endpoints a process dials, in failover order: `firstEp` (when empty, `fqdn:serverPort`),
+// then `secondEp` when set. A missing port is `serverPort`. Endpoints that do not parse are
+// reported to `cfg` and left out.
+std::vector<endpoint> cluster_endpoints(config& cfg);
+
 // Resolves an endpoint to the addresses a connector should try, in the order it should try
 // them: de-duplicated, families interleaved with the preferred one first (RFC 8305 section 4),
 // each family in the system's RFC 6724 order. An address literal is returned as it is, checked
