@@ -39,8 +39,14 @@ class result {
     assert(ok());
     return std::move(*value_);
   }
+  T& value() & {
+    assert(ok());
+    return *value_;
+  }
   const T& operator*() const& { return value(); }
+  T& operator*() & { return value(); }
   const T* operator->() const { return &value(); }
+  T* operator->() { return &value(); }
 
   std::error_code code() const noexcept { return code_; }
   // Empty when ok().
