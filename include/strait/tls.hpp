@@ -11,6 +11,7 @@
 #include <vector>
 
 typedef struct ssl_st SSL;
+typedef struct x509_st X509;
 
 namespace strait {
 
@@ -42,6 +43,9 @@ struct peer_identity {
 
 // The peer identity of an established TLS session; empty when the peer sent no certificate.
 peer_identity identity_of(const SSL* ssl);
+// The identity a certificate carries (what identity_of reports for a peer that presents it);
+// empty for a null certificate.
+peer_identity identity_of_certificate(const X509* certificate);
 
 // Checks a TLS peer's certificate names against the name or address that was dialled. Returns
 // an empty string on a match, otherwise a sentence listing the names the certificate carries
@@ -57,6 +61,17 @@ struct tls_check_options {
   // "Now" for validity checks; the current time when unset.
   std::chrono::system_clock::time_point now{};
 };
+
+// Checks the files of `paths` that `role` uses (a client ignores the server paths); empty paths
+// are skipped, so that a partial configuration still gets every given file checked. The CA file
+// must hold a certificate with basicConstraints CA:TRUE; each certificate file must parse, be
+// within its validity period and verify against the CA for its purpose (server or client
+// authentication); each key must be an unencrypted PEM private key that matches its
+// certificate. A certificate that expires within options.expiry_warning is a warning. Each
+// problem has its key and a message that quotes the path and says what to do; origin and line
+// are left empty for the caller. Never prompts for a passphrase.
+std::vector<config_problem> check_tls_files(const tls_paths& paths, node_role role,
+                                            const tls_check_options& options = {});
 
 // Validated TLS state of a process: off, or ready contexts. Building it applies the seed's
 // start-up constraints and checks every file; problems are added to the config, so that they
