@@ -3,6 +3,7 @@
 
 #include <strait/result.hpp>
 
+#include <cstddef>
 #include <cstdint>
 #include <filesystem>
 #include <map>
@@ -64,6 +65,22 @@ class param_registry {
   std::vector<param_spec> specs_;
 };
 
+// Checks `raw` against `spec` and returns it in canonical form: booleans as "0" or "1", integers
+// in plain decimal, enumerations in the registry's spelling, other types unchanged. An empty
+// string, path or endpoint means "not set". Fails with errc::invalid_configuration and a
+// sentence that quotes the value and names the accepted form or range; endpoint warnings (a bare
+// IPv6 literal that looks like it ends in a port) come back as warnings of the result.
+result<std::string> check_value(const param_spec& spec, std::string_view raw);
+
+// What a key accepts, in words: "an integer from 1 to 65535", "0 or 1 (...)", "one of: a, b".
+std::string accepted_form(const param_spec& spec);
+
+// The reference table of docs/configuration.md: one row per key of `registry` in registry order
+// with its type, default, accepted values, scope, whether it may change at run time, its
+// environment variable (prefix STRAIT_) and its description. The first and last lines are HTML
+// comments that mark the generated part of the document; tools/strait-config-doc writes it.
+std::string registry_markdown(const param_registry& registry);
+
 // The environment variable a key is read from: `prefix` + the key in upper snake case
 // (`firstEp` with prefix "STRAIT_" is STRAIT_FIRST_EP, `enableIPv6` is STRAIT_ENABLE_IPV6).
 std::string environment_name(std::string_view prefix, std::string_view key);
@@ -99,6 +116,13 @@ bool sql_like(std::string_view text, std::string_view pattern, char escape = '\\
 // a user sees everything that is wrong in one start-up attempt.
 class config {
  public:
+  // Longer lines are an error and are skipped. A larger file is an error and is not read.
+  static constexpr std::size_t max_line_bytes = 4096;
+  static constexpr std::size_t max_file_bytes = 1024 * 1024;
+  // Problems listed per source (one file, the environment, ...); the rest are counted in one
+  // last problem, so that a binary file cannot fill memory with messages.
+  static constexpr std::size_t max_problems_per_source = 100;
+
   explicit config(param_registry registry = param_registry::with_builtin_keys());
 
   // Reads a file in taos.cfg syntax (docs/configuration.md). `path` may name a directory, in
@@ -164,12 +188,22 @@ class config {
   const value& lookup(std::string_view key) const;
   void report(config_problem::severity level, std::string_view origin, int line,
               std::string_view key, std::string message);
+  void parse_text(std::string_view text, std::string_view origin);
+  void parse_line(std::string_view line, std::string_view origin, int line_number,
+                  std::map<std::string, int>& seen);
+  void load_environment_variable(std::string_view prefix, std::string_view entry);
+  void begin_source() noexcept;
+  void end_source(std::string_view origin);
 
   param_registry registry_;
   std::map<std::string, value> values_;  // by lower-case key
   std::vector<config_problem> problems_;
   bool frozen_ = false;
   bool strict_ = false;
+  // Problems of the source being loaded: how many were listed, and how many only counted.
+  std::size_t listed_in_source_ = 0;
+  std::size_t unlisted_in_source_ = 0;
+  bool unlisted_error_ = false;
 };
 
 }  // namespace strait
