@@ -42,11 +42,26 @@ std::string lower(std::string_view text) {
   return out;
 }
 
-// The form environment variables are matched in: lower case, underscores dropped.
-std::string folded(std::string_view name) {
+// Whether two names are the same once underscores and case are ignored, which is how
+// environment variables are matched to keys.
+bool same_folded(std::string_view a, std::string_view b) noexcept {
+  std::size_t i = 0;
+  std::size_t j = 0;
+  while (true) {
+    while (i < a.size() && a[i] == '_')
+      ++i;
+    while (j < b.size() && b[j] == '_')
+      ++j;
+    if (i == a.size() || j == b.size()) return i == a.size() && j == b.size();
+    if (ascii_lower(a[i++]) != ascii_lower(b[j++])) return false;
+  }
+}
+
+// The name without underscores, for suggesting the nearest key.
+std::string without_underscores(std::string_view name) {
   std::string out;
   for (char c : name) {
-    if (c != '_') out += ascii_lower(c);
+    if (c != '_') out += c;
   }
   return out;
 }
@@ -433,8 +448,11 @@ void config::parse_line(std::string_view line, std::string_view origin, int line
   if (fields.key.empty()) return;
   const param_spec* spec = registry_.find(fields.key);
   if (spec == nullptr) {
+    // Past the cap the problem is only counted, so the search for a suggestion is skipped: a
+    // megabyte of junk keys stays cheap.
+    const bool listed = listed_in_source_ < max_problems_per_source;
     report(severity::warning, origin, line_number, printable(fields.key),
-           "unknown key, ignored" + did_you_mean(registry_.nearest(fields.key)));
+           "unknown key, ignored" + did_you_mean(listed ? registry_.nearest(fields.key) : ""));
     return;
   }
   if (!fields.error.empty()) {
@@ -475,9 +493,9 @@ void config::load_environment_variable(std::string_view prefix, std::string_view
 
   // Names are compared without underscores and case, so STRAIT_ENABLEIPV6 and
   // STRAIT_ENABLE_IPV6 both name enableIPv6.
-  const std::string wanted = folded(name.substr(prefix.size()));
+  const std::string_view wanted = name.substr(prefix.size());
   for (const auto& spec : registry_.all()) {
-    if (folded(spec.name) == wanted) {
+    if (same_folded(spec.name, wanted)) {
       assign(spec.name, text, value_source::environment, name, 0);
       return;
     }
@@ -486,7 +504,7 @@ void config::load_environment_variable(std::string_view prefix, std::string_view
   // Without a prefix every variable of the process would be a candidate; only a prefix makes
   // an unknown name a likely typo.
   if (prefix.empty()) return;
-  const std::string suggestion = registry_.nearest(wanted);
+  const std::string suggestion = registry_.nearest(without_underscores(wanted));
   report(severity::warning, "environment", 0, printable(name),
          "no key has this name, ignored" +
              did_you_mean(suggestion.empty() ? suggestion : environment_name(prefix, suggestion)));

@@ -28,13 +28,19 @@ bool equal_ci(std::string_view a, std::string_view b) noexcept {
          });
 }
 
-// The form environment variables are matched in: lower case, underscores dropped.
-std::string folded(std::string_view name) {
-  std::string out;
-  for (char c : name) {
-    if (c != '_') out += ascii_lower(c);
+// Whether two names are the same once underscores and case are ignored, which is how
+// environment variables are matched to keys.
+bool same_folded(std::string_view a, std::string_view b) noexcept {
+  std::size_t i = 0;
+  std::size_t j = 0;
+  while (true) {
+    while (i < a.size() && a[i] == '_')
+      ++i;
+    while (j < b.size() && b[j] == '_')
+      ++j;
+    if (i == a.size() || j == b.size()) return i == a.size() && j == b.size();
+    if (ascii_lower(a[i++]) != ascii_lower(b[j++])) return false;
   }
-  return out;
 }
 
 // Values are quoted in messages, shortened so that a long line of junk yields a short sentence.
@@ -94,13 +100,14 @@ result<std::string> check_choice(std::string_view raw, const param_spec& spec) {
 }
 
 // Edit distance with adjacent transpositions counted as one edit, case-insensitive, so that
-// "fdqn" is one step from "fqdn".
-std::size_t edit_distance(std::string_view a, std::string_view b) {
+// "fdqn" is one step from "fqdn". Stops early with `limit + 1` once every path costs more.
+std::size_t edit_distance(std::string_view a, std::string_view b, std::size_t limit) {
   std::vector<std::size_t> before(b.size() + 1), previous(b.size() + 1), current(b.size() + 1);
   for (std::size_t j = 0; j <= b.size(); ++j)
     previous[j] = j;
   for (std::size_t i = 1; i <= a.size(); ++i) {
     current[0] = i;
+    std::size_t row_best = i;
     for (std::size_t j = 1; j <= b.size(); ++j) {
       const bool same = ascii_lower(a[i - 1]) == ascii_lower(b[j - 1]);
       current[j] =
@@ -109,11 +116,16 @@ std::size_t edit_distance(std::string_view a, std::string_view b) {
           ascii_lower(a[i - 2]) == ascii_lower(b[j - 1])) {
         current[j] = std::min(current[j], before[j - 2] + 1);
       }
+      row_best = std::min(row_best, current[j]);
+    }
+    // A transposition reaches back two rows, so the previous row's best still counts.
+    if (std::min(row_best, *std::min_element(previous.begin(), previous.end())) > limit) {
+      return limit + 1;
     }
     std::swap(before, previous);
     std::swap(previous, current);
   }
-  return previous[b.size()];
+  return std::min(previous[b.size()], limit + 1);
 }
 
 bool is_name_char(char c) noexcept {
@@ -216,7 +228,7 @@ result<bool> param_registry::add(param_spec spec) {
     return refuse(spec, "it is already registered as " + in_quotes(existing->name));
   }
   for (const auto& existing : specs_) {
-    if (folded(existing.name) == folded(spec.name)) {
+    if (same_folded(existing.name, spec.name)) {
       return refuse(spec, "its environment variable would be the same as that of " +
                               in_quotes(existing.name));
     }
@@ -254,7 +266,7 @@ std::string param_registry::nearest(std::string_view name) const {
     const std::size_t length_gap = spec.name.size() > name.size() ? spec.name.size() - name.size()
                                                                   : name.size() - spec.name.size();
     if (length_gap >= best_distance) continue;  // the distance is at least the length gap
-    const std::size_t distance = edit_distance(name, spec.name);
+    const std::size_t distance = edit_distance(name, spec.name, best_distance - 1);
     if (distance < best_distance) {
       best_distance = distance;
       best = spec.name;
@@ -396,14 +408,18 @@ std::vector<param_spec> transport_keys() {
 }  // namespace
 
 param_registry param_registry::with_builtin_keys() {
-  param_registry registry;
-  for (auto keys : {seed_keys(), transport_keys()}) {
-    for (auto& spec : keys) {
-      [[maybe_unused]] const auto added = registry.add(std::move(spec));
-      assert(added.ok() && "a built-in key is inconsistent");
+  // Built once: every config made with the default registry copies it.
+  static const param_registry builtin = [] {
+    param_registry registry;
+    for (auto keys : {seed_keys(), transport_keys()}) {
+      for (auto& spec : keys) {
+        [[maybe_unused]] const auto added = registry.add(std::move(spec));
+        assert(added.ok() && "a built-in key is inconsistent");
+      }
     }
-  }
-  return registry;
+    return registry;
+  }();
+  return builtin;
 }
 
 std::string registry_markdown(const param_registry& registry) {
