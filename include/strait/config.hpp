@@ -113,7 +113,8 @@ bool sql_like(std::string_view text, std::string_view pattern, char escape = '\\
 
 // The effective configuration of a node or client: every key of its registry with a value and
 // the source of that value. Loading collects problems instead of stopping at the first, so that
-// a user sees everything that is wrong in one start-up attempt.
+// a user sees everything that is wrong in one start-up attempt. A config is not synchronised:
+// an embedder that calls set() at run time serialises it with reads of the same config.
 class config {
  public:
   // Longer lines are an error and are skipped. A larger file is an error and is not read.
