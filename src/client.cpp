@@ -7,10 +7,10 @@
 #include "connection.hpp"
 #include "log_internal.hpp"
 
-#include <boost/asio/append.hpp>
 #include <boost/asio/associated_cancellation_slot.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
+#include <boost/asio/dispatch.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/strand.hpp>
 
@@ -63,6 +63,10 @@ class client_core : public std::enable_shared_from_this<client_core> {
 
  private:
   struct call {
+    // Asio 1.81's any_completion_handler recurses forever on move assignment; move
+    // construction is fine, so the handler is only ever constructed in place.
+    explicit call(completion h) : handler(std::move(h)) {}
+
     std::uint64_t id = 0;
     std::uint32_t type = 0;
     std::string request;
@@ -148,10 +152,9 @@ class client_connection : public connection {
 
 void client_core::start_call(std::uint32_t type, std::string body, call_options options,
                              completion handler) {
-  auto c = std::make_unique<call>();
+  auto c = std::make_unique<call>(std::move(handler));
   c->type = type;
   c->request = std::move(body);
-  c->handler = std::move(handler);
   auto timeout = options.timeout.count() > 0 ? options.timeout : options_.call_timeout;
   asio::post(strand_, [self = shared_from_this(), c = std::move(c), timeout]() mutable {
     self->admit(std::move(c), timeout);
@@ -401,8 +404,14 @@ void client_core::finish(std::uint64_t id, std::error_code ec, reply r) {
 }
 
 void client_core::finish_now(completion handler, std::error_code ec, reply r) {
-  // Runs on the handler's own executor, or the client's when it has none, never inline.
-  asio::post(executor_, asio::append(std::move(handler), ec, std::move(r)));
+  // Never inline: the caller may hold state that the handler touches. Then on the handler's
+  // own executor (a coroutine's, a strand), or the client's when it has none.
+  asio::post(executor_, [handler = std::move(handler), ec, r = std::move(r)]() mutable {
+    auto target = asio::get_associated_executor(handler);
+    asio::dispatch(target, [handler = std::move(handler), ec, r = std::move(r)]() mutable {
+      std::move(handler)(ec, std::move(r));
+    });
+  });
 }
 
 }  // namespace detail

@@ -323,8 +323,9 @@ std::vector<param_spec> seed_keys() {
       text_key("fqdn", param_type::string, "localhost", both,
                "Name (FQDN, IPv4 or IPv6 address) by which other nodes and clients reach this "
                "node. With serverPort it forms the node's endpoint."),
-      integer_key("serverPort", 6030, 1, 65535, both, false,
-                  "Port the node listens on, and the port of an endpoint given without one."),
+      integer_key("serverPort", 6030, 0, 65535, both, false,
+                  "Port the node listens on, and the port of an endpoint given without one. 0 "
+                  "lets the node pick a free port, shared by all its listening sockets."),
       text_key("firstEp", param_type::endpoint, "", both,
                "Endpoint of the first node to contact. Empty means fqdn:serverPort."),
       text_key("secondEp", param_type::endpoint, "", both,

@@ -28,14 +28,20 @@ void set_log_sink(log_sink sink) {
   s.sink = std::move(sink);
 }
 
-void set_log_level(log_level level) { state().level = level; }
+void set_log_level(log_level level) {
+  state().level = level;
+}
 
 std::string_view to_string(log_level level) noexcept {
   switch (level) {
-    case log_level::debug: return "debug";
-    case log_level::info: return "info";
-    case log_level::warning: return "warning";
-    case log_level::error: return "error";
+    case log_level::debug:
+      return "debug";
+    case log_level::info:
+      return "info";
+    case log_level::warning:
+      return "warning";
+    case log_level::error:
+      return "error";
   }
   return "unknown";
 }

@@ -76,7 +76,7 @@ const std::vector<builtin_case>& builtin_table() {
   using enum param_scope;
   static const std::vector<builtin_case> table = {
       {"fqdn", string, "localhost", 0, 0, both, false},
-      {"serverPort", integer, "6030", 1, 65535, both, false},
+      {"serverPort", integer, "6030", 0, 65535, both, false},
       {"firstEp", endpoint, "", 0, 0, both, false},
       {"secondEp", endpoint, "", 0, 0, both, false},
       {"enableIPv6", boolean, "1", 0, 0, both, false},
@@ -445,12 +445,12 @@ TEST(ConfigFile, ReportsUnknownAndRepeatedKeysAsWarnings) {
 }
 
 TEST(ConfigFile, ReportsBadValuesWithTheAcceptedFormOrRange) {
-  const std::string port_range = "expected an integer from 1 to 65535";
+  const std::string port_range = "expected an integer from 0 to 65535";
   const std::vector<problem_case> cases = {
       {"enableTLS maybe", severity::error, 1, "enableTLS",
        "'maybe' is not a boolean; use 0 or 1 (also true/false, yes/no, on/off)"},
       {"enableIPv6 2", severity::error, 1, "enableIPv6", "'2' is not a boolean"},
-      {"serverPort 0", severity::error, 1, "serverPort", "'0' is out of range; " + port_range},
+      {"serverPort 65536", severity::error, 1, "serverPort", "'65536' is out of range; " + port_range},
       {"serverPort 65536", severity::error, 1, "serverPort", "'65536' is out of range"},
       {"serverPort -1", severity::error, 1, "serverPort", "'-1' is out of range"},
       {"serverPort 99999999999999999999999", severity::error, 1, "serverPort",
@@ -474,7 +474,7 @@ TEST(ConfigFile, ReportsBadValuesWithTheAcceptedFormOrRange) {
 }
 
 TEST(ConfigFile, BadValueKeepsThePreviousValueAndDoesNotCountAsARepeat) {
-  const config cfg = loaded("serverPort 7000\nserverPort 0\nenableTLS maybe\nserverPort 7001\n");
+  const config cfg = loaded("serverPort 7000\nserverPort 65536\nenableTLS maybe\nserverPort 7001\n");
   EXPECT_EQ(cfg.get_int("serverPort"), 7001);
   EXPECT_FALSE(cfg.get_bool("enableTLS"));
   EXPECT_EQ(cfg.origin_of("serverPort"), "file taos.cfg:4");
@@ -485,7 +485,7 @@ TEST(ConfigFile, BadValueKeepsThePreviousValueAndDoesNotCountAsARepeat) {
 TEST(ConfigFile, CollectsEveryProblemInsteadOfStoppingAtTheFirst) {
   const config cfg = loaded(
       "firtEp a.local:1\n"  // 1: unknown key
-      "serverPort 0\n"      // 2: out of range
+      "serverPort 65536\n"  // 2: out of range
       "fqdn node1.local\n"  // 3: fine
       "enableTLS\n"         // 4: no value
       "tlsCaPath a b\n"     // 5: unquoted space
@@ -530,7 +530,7 @@ TEST(ConfigFile, ListsAtMostAHundredProblemsPerSourceAndCountsTheRest) {
     warnings += "banana 1\n";
   const std::vector<cap_case> cases = {
       {warnings, 50, severity::warning},
-      {warnings + "serverPort 0\n", 51, severity::error},
+      {warnings + "serverPort 65536\n", 51, severity::error},
   };
   for (const auto& c : cases) {
     SCOPED_TRACE(c.unlisted);
@@ -708,7 +708,7 @@ TEST(ConfigPrecedence, ABadValueOfALowerSourceIsStillReported) {
   const char* const environment[] = {"STRAIT_SERVER_PORT=7002", nullptr};
   config cfg;
   cfg.load_environment("STRAIT_", environment);
-  cfg.load_text("serverPort 0", "taos.cfg");
+  cfg.load_text("serverPort 65536", "taos.cfg");
   EXPECT_EQ(cfg.get_int("serverPort"), 7002);
   ASSERT_EQ(cfg.problems().size(), 1U);
   EXPECT_EQ(cfg.problems().front().line, 1);
@@ -759,13 +759,13 @@ TEST(ConfigEnvironment, IgnoresOtherVariablesAndWarnsAboutUnknownNamesWithThePre
 }
 
 TEST(ConfigEnvironment, BadValueNamesTheVariable) {
-  const char* const environment[] = {"STRAIT_SERVER_PORT=0", nullptr};
+  const char* const environment[] = {"STRAIT_SERVER_PORT=65536", nullptr};
   config cfg;
   cfg.load_environment("STRAIT_", environment);
   ASSERT_EQ(cfg.problems().size(), 1U);
   EXPECT_EQ(cfg.problems().front().to_string(),
-            "environment: STRAIT_SERVER_PORT: '0' is out of range; expected an integer from 1 "
-            "to 65535");
+            "environment: STRAIT_SERVER_PORT: '65536' is out of range; expected an integer from "
+            "0 to 65535");
   EXPECT_TRUE(cfg.has_errors());
 }
 
@@ -813,7 +813,7 @@ TEST(ConfigCommandLine, ReportsUnknownKeysMissingValuesAndBadValuesAsErrors) {
       {"serverPrt=7000", "", "command line: serverPrt: unknown key; did you mean 'serverPort'?"},
       {"serverPort", "", "command line: serverPort: the key has no value; write serverPort=VALUE"},
       {"serverPort=abc", "",
-       "command line: serverPort: 'abc' is not an integer; expected an integer from 1 to 65535"},
+       "command line: serverPort: 'abc' is not an integer; expected an integer from 0 to 65535"},
   };
   for (const auto& c : cases) {
     SCOPED_TRACE(c.key);
@@ -915,7 +915,7 @@ TEST(ConfigStrict, TurnsWarningsIntoErrors) {
       {"fqdn node1.local", false, false}, {"fqdn node1.local", true, false},
       {"banana 1", false, false},         {"banana 1", true, true},
       {"fqdn a\nfqdn b", false, false},   {"fqdn a\nfqdn b", true, true},
-      {"serverPort 0", false, true},      {"serverPort 0", true, true},
+      {"serverPort 65536", false, true},  {"serverPort 65536", true, true},
   };
   for (const auto& c : cases) {
     SCOPED_TRACE(c.text + (c.strict ? " (strict)" : ""));
@@ -928,11 +928,11 @@ TEST(ConfigStrict, TurnsWarningsIntoErrors) {
 
 TEST(ConfigStrict, ProblemsTextMarksWarningsAsErrors) {
   config cfg;
-  cfg.load_text("banana 1\nserverPort 0\n", "taos.cfg");
+  cfg.load_text("banana 1\nserverPort 65536\n", "taos.cfg");
   EXPECT_EQ(cfg.problems_text(),
             "warning: taos.cfg:1: banana: unknown key, ignored\n"
-            "error: taos.cfg:2: serverPort: '0' is out of range; expected an integer from 1 to "
-            "65535\n");
+            "error: taos.cfg:2: serverPort: '65536' is out of range; expected an integer from 0 "
+            "to 65535\n");
   cfg.set_strict(true);
   EXPECT_EQ(cfg.problems_text().rfind("error: taos.cfg:1: banana", 0), 0U);
 }
@@ -1082,7 +1082,7 @@ TEST(RegistryMarkdown, HasOneRowPerKeyWithItsEnvironmentVariable) {
     rows += line.starts_with("| `") ? 1 : 0;
   EXPECT_EQ(rows, registry.all().size());
   EXPECT_NE(table.find("| `firstEp` | endpoint | *(empty)* |"), std::string::npos);
-  EXPECT_NE(table.find("| `serverPort` | integer | `6030` | an integer from 1 to 65535 | both | "
+  EXPECT_NE(table.find("| `serverPort` | integer | `6030` | an integer from 0 to 65535 | both | "
                        "no | `STRAIT_SERVER_PORT` |"),
             std::string::npos);
   EXPECT_NE(table.find("| both | yes | `STRAIT_CALL_TIMEOUT_MS` |"), std::string::npos);

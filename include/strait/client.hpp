@@ -83,7 +83,9 @@ class client {
 
   // Sends `request` to the handler of `message_type`. Completion signature:
   // void(std::error_code, strait::reply). Works with callbacks, asio::use_future and
-  // asio::use_awaitable; a bound cancellation slot cancels the call (errc::call_cancelled).
+  // asio::use_awaitable; since the error is a std::error_code, the latter two yield a
+  // std::tuple<std::error_code, reply> and never throw, so the detail is never lost. A bound
+  // cancellation slot cancels the call (errc::call_cancelled).
   // The completion runs on the token's associated executor, by default the client's executor.
   template <class CompletionToken>
   auto async_call(std::uint32_t message_type, std::string request, call_options options,
