@@ -129,6 +129,8 @@ asio::awaitable<result<stream>> tls_handshake(tcp::socket socket, const endpoint
              const_cast<char*>(target.host().c_str()));
   }
 
+  if (options.sessions) options.sessions->prepare(tls.native_handle(), target.to_string());
+
   // A node that accepts the connection and never answers must not hold the client: closing
   // the socket ends the handshake with operation_aborted.
   bool timed_out = false;
@@ -152,8 +154,8 @@ asio::awaitable<result<stream>> tls_handshake(tcp::socket socket, const endpoint
           "the node at " + target.to_string() + " is not who was dialled: " + mismatch);
     }
   }
-  detail::log(log_level::info, "tls", "connected to ", target.to_string(), " as ",
-              peer.to_string());
+  detail::log(log_level::info, "tls", "connected to ", target.to_string(), " as ", peer.to_string(),
+              SSL_session_reused(tls.native_handle()) ? " (resumed)" : "");
   co_return stream(std::move(tls), std::move(peer));
 }
 
@@ -168,6 +170,7 @@ connect_options connect_options::from_config(const config& cfg, const tls_config
   options.handshake_timeout = milliseconds(cfg.get_int("handshakeTimeoutMs"));
   options.tls = tls.client_context();
   options.verify_peer_name = tls.verify_peer_name();
+  if (options.tls) options.sessions = tls_session_cache::create();
   return options;
 }
 

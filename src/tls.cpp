@@ -224,9 +224,9 @@ context_ptr make_client_context(config& cfg, const tls_paths& paths) {
                      paths.client_key)) {
     return nullptr;
   }
-  // The node's certificate must chain to the CA. A client resumes a session when the dialling
-  // code hands the previous one to SSL_set_session; the server side keeps what that needs.
+  // The node's certificate must chain to the CA.
   SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, nullptr);
+  enable_session_resumption(*context);
   return context;
 }
 

@@ -555,6 +555,44 @@ TEST(TlsHandshake, SecondHandshakeResumesTheSession) {
   }
 }
 
+TEST(TlsSessionCache, ReconnectingToTheSameNodeResumesAndOtherNodesDoNot) {
+  const auto node = valid_node();
+  auto cache = tls_session_cache::create();
+  for (const int version : {TLS1_3_VERSION, TLS1_2_VERSION}) {
+    SCOPED_TRACE(version == TLS1_3_VERSION ? "TLS 1.3" : "TLS 1.2");
+    const std::string name = "node-" + std::to_string(version) + ":6030";
+
+    memory_link first(server_ctx(*node), client_ctx(*node));
+    SSL_set_max_proto_version(first.client(), version);
+    cache->prepare(first.client(), name);
+    ASSERT_TRUE(first.handshake()) << drain_openssl_errors();
+    first.client_reads_pending();
+    EXPECT_EQ(SSL_session_reused(first.client()), 0);
+
+    memory_link again(server_ctx(*node), client_ctx(*node));
+    SSL_set_max_proto_version(again.client(), version);
+    cache->prepare(again.client(), name);
+    ASSERT_TRUE(again.handshake()) << drain_openssl_errors();
+    EXPECT_EQ(SSL_session_reused(again.client()), 1);
+
+    memory_link elsewhere(server_ctx(*node), client_ctx(*node));
+    SSL_set_max_proto_version(elsewhere.client(), version);
+    cache->prepare(elsewhere.client(), "another-node:6030");
+    ASSERT_TRUE(elsewhere.handshake()) << drain_openssl_errors();
+    EXPECT_EQ(SSL_session_reused(elsewhere.client()), 0);
+  }
+}
+
+TEST(TlsSessionCache, ConnectionsOutliveTheirCacheSafely) {
+  const auto node = valid_node();
+  auto cache = tls_session_cache::create();
+  memory_link link(server_ctx(*node), client_ctx(*node));
+  cache->prepare(link.client(), "node:6030");
+  cache.reset();
+  ASSERT_TRUE(link.handshake()) << drain_openssl_errors();
+  link.client_reads_pending();  // the ticket arrives with no cache to take it
+}
+
 // --- peer names ----------------------------------------------------------------------------
 
 peer_identity identity_of_file(const std::string& path) {

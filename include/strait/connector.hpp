@@ -19,6 +19,7 @@ namespace asio = boost::asio;
 
 class config;
 class tls_config;
+class tls_session_cache;
 
 // How to dial one endpoint.
 struct connect_options {
@@ -34,6 +35,9 @@ struct connect_options {
   std::shared_ptr<asio::ssl::context> tls;
   // tlsVerifyPeerName: check the node's subjectAltName against the dialled host.
   bool verify_peer_name = false;
+  // Where TLS sessions are kept for resumption; null to always do a full handshake.
+  // from_config() makes one, which every connection dialled with these options shares.
+  std::shared_ptr<tls_session_cache> sessions;
 
   static connect_options from_config(const config& cfg, const tls_config& tls);
 };

@@ -6,11 +6,14 @@
 #include <boost/asio/ssl/context.hpp>
 
 #include <chrono>
+#include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
 typedef struct ssl_st SSL;
+typedef struct ssl_session_st SSL_SESSION;
 typedef struct x509_st X509;
 
 namespace strait {
@@ -106,6 +109,35 @@ class tls_config {
   bool verify_peer_name_ = false;
   tls_paths paths_;
 };
+
+// Remembers the latest resumable TLS session of each node a client dials, so that reconnecting
+// resumes (no certificate exchange, fewer round trips) instead of repeating the full handshake.
+// Thread-safe; one cache serves every connection of a client.
+class tls_session_cache : public std::enable_shared_from_this<tls_session_cache> {
+ public:
+  static std::shared_ptr<tls_session_cache> create();
+  ~tls_session_cache();
+  tls_session_cache(const tls_session_cache&) = delete;
+  tls_session_cache& operator=(const tls_session_cache&) = delete;
+
+  // Before a handshake with `node`: offers the session stored for it, and has sessions the
+  // node issues on this connection stored under `node`. Needs a context passed through
+  // enable_session_resumption(); tls_config's client context is.
+  void prepare(SSL* ssl, const std::string& node);
+  // How many nodes have a stored session.
+  std::size_t size() const;
+  // Called by OpenSSL through the context's new-session callback; takes the reference.
+  void store(const std::string& node, SSL_SESSION* session);
+
+ private:
+  tls_session_cache() = default;
+
+  mutable std::mutex mutex_;
+  std::map<std::string, SSL_SESSION*> sessions_;
+};
+
+// Makes a client context hand every new session to the tls_session_cache of its connection.
+void enable_session_resumption(asio::ssl::context& client_context);
 
 // The whole OpenSSL error queue of this thread as one line, emptied; `fallback` when empty.
 std::string drain_openssl_errors(std::string_view fallback = "no OpenSSL error reported");
