@@ -159,6 +159,27 @@ asio::awaitable<result<stream>> tls_handshake(tcp::socket socket, const endpoint
   co_return stream(std::move(tls), std::move(peer));
 }
 
+// "cannot connect to 127.0.0.1:9: Connection refused" for a single address, or
+// "cannot connect to db1:6030 (tried [fd00::1]:6030: ...; 10.0.0.1:6030: ...)".
+result<tcp::socket> race_failure(const endpoint& target, const std::vector<std::string>& failures,
+                                 bool timed_out, milliseconds deadline) {
+  auto name = target.to_string();
+  std::string tried;
+  if (failures.size() == 1 && failures.front().rfind(name + ": ", 0) == 0) {
+    tried = ": " + failures.front().substr(name.size() + 2);
+  } else if (!failures.empty()) {
+    tried = " (tried " + join(failures) + ")";
+  }
+  if (timed_out) {
+    return result<tcp::socket>::failure(make_error_code(errc::connect_timeout),
+                                        "no address of " + name + " answered within " +
+                                            std::to_string(deadline.count()) +
+                                            " ms (connectTimeoutMs)" + tried);
+  }
+  return result<tcp::socket>::failure(make_error_code(errc::connect_failed),
+                                      "cannot connect to " + name + tried);
+}
+
 }  // namespace
 
 connect_options connect_options::from_config(const config& cfg, const tls_config& tls) {
@@ -197,16 +218,8 @@ asio::awaitable<result<tcp::socket>> race_connect(const endpoint& target,
   cancel_losers(*race);
 
   if (race->winner) co_return std::move(*race->winner);
-  auto tried = join(race->failures);
-  if (race->pending > 0 || next < addresses.size()) {
-    co_return result<tcp::socket>::failure(
-        make_error_code(errc::connect_timeout),
-        "no address of " + target.to_string() + " answered within " +
-            std::to_string(options.connect_timeout.count()) + " ms (connectTimeoutMs)" +
-            (tried.empty() ? "" : "; " + tried));
-  }
-  co_return result<tcp::socket>::failure(make_error_code(errc::connect_failed),
-                                         "cannot connect to " + target.to_string() + ": " + tried);
+  bool timed_out = race->pending > 0 || next < addresses.size();
+  co_return race_failure(target, race->failures, timed_out, options.connect_timeout);
 }
 
 asio::awaitable<result<stream>> connect(endpoint target, connect_options options) {

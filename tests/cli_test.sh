@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+# Usage: cli_test.sh STRAITD STRAIT — runs the two programs as a user would, on bad input
+# above all, and checks what they say and how they exit. Nothing here opens a socket except
+# the last check, which dials a closed port on 127.0.0.1.
+set -uo pipefail
+straitd=$1
+strait=$2
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+failures=0
+checks=0
+
+# expect NAME WANT_STATUS PATTERN COMMAND...: runs COMMAND, checks its exit status (ok, fail)
+# and that its combined output matches the extended regular expression PATTERN.
+expect() {
+  local name=$1 want=$2 pattern=$3
+  shift 3
+  local output status
+  output=$("$@" 2>&1)
+  status=$?
+  local ok=1
+  checks=$((checks + 1))
+  if [[ $want == ok && $status -ne 0 ]] || [[ $want == fail && $status -eq 0 ]]; then ok=0; fi
+  grep -Eq -- "$pattern" <<<"$output" || ok=0
+  if [[ $ok -eq 1 ]]; then
+    echo "ok   $name"
+  else
+    echo "FAIL $name (exit $status, wanted $want, pattern: $pattern)"
+    sed 's/^/       /' <<<"$output"
+    failures=$((failures + 1))
+  fi
+}
+
+mkdir -p "$work/good" "$work/bad"
+printf 'serverPort 7100\nfirstEp db1:7100\n' > "$work/good/taos.cfg"
+printf 'serverPrt 7100\nserverPort 70000\nenableTLS maybe\nfirstEp [::1\n' > "$work/bad/taos.cfg"
+
+expect "straitd -C prints each value with its source" ok \
+  "serverPort +7100 +both +file .*good/taos.cfg:1" "$straitd" -C -c "$work/good"
+expect "strait -C prints the client's view" ok "firstEp +db1:7100" "$strait" -C -c "$work/good"
+expect "straitd -C names a misspelt key and suggests the right one" fail \
+  "taos.cfg:1: serverPrt: .*serverPort" "$straitd" -C -c "$work/bad"
+expect "straitd -C lists every problem, not only the first (line 2)" fail \
+  "taos.cfg:2: serverPort: '70000' is out of range" "$straitd" -C -c "$work/bad"
+expect "straitd -C lists every problem, not only the first (line 4)" fail \
+  "taos.cfg:4: firstEp: " "$straitd" -C -c "$work/bad"
+expect "a bad value names the accepted form" fail "enableTLS: .*maybe" "$straitd" -C -c "$work/bad"
+expect "a missing -c file is an error" fail "no-such-dir" "$straitd" -c "$work/no-such-dir"
+expect "a bad -o value is an error" fail "serverPort" "$straitd" -C -o serverPort=abc
+expect "environment variables are read" ok "serverPort +7200 +both +environment STRAIT_SERVER_PORT" \
+  env STRAIT_SERVER_PORT=7200 "$straitd" -C -c "$work/good"
+expect "an unbalanced bracket in -h is refused" fail "-h: .*\[::1" "$strait" -h "[::1" -s ping
+expect "a bad -P is refused" fail "-P '70000' is not a port" "$strait" -h 127.0.0.1 -P 70000 -s ping
+expect "a bare IPv6 literal with a port-like last group warns" fail \
+  "\[2001:db8::1\]:6030" "$strait" -h 2001:db8::1:6030 -o enableIPv6=0 -s ping
+expect "IPv6 with enableIPv6 0 says to set enableIPv6 1" fail "enableIPv6 1" \
+  "$strait" -h "[::1]" -o enableIPv6=0 -s ping
+expect "an unknown statement is named" fail "unknown statement 'select 1'" \
+  "$strait" -h 127.0.0.1 -s "select 1"
+expect "no statement prints usage" fail "usage: strait" "$strait" -h 127.0.0.1
+
+# A closed port on loopback: the error names the address and the cause, promptly.
+expect "a node that is not there is a definite error" fail \
+  "cannot connect to 127.0.0.1:9: Connection refused" "$strait" -h 127.0.0.1 -P 9 -s ping
+
+echo "$((checks - failures)) passed, $failures failed"
+[[ $failures -eq 0 ]]
