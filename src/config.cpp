@@ -2,6 +2,7 @@
 #include <strait/config.hpp>
 #include <strait/error.hpp>
 
+#include "config_text.hpp"
 #include "log_internal.hpp"
 
 #include <fcntl.h>
@@ -19,10 +20,12 @@ namespace strait {
 namespace {
 
 using severity = config_problem::severity;
+using detail::ascii_lower;
+using detail::in_quotes;
+using detail::lower;
+using detail::printable;
+using detail::same_folded;
 
-char ascii_lower(char c) noexcept {
-  return (c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32) : c;
-}
 char ascii_upper(char c) noexcept {
   return (c >= 'a' && c <= 'z') ? static_cast<char>(c - 32) : c;
 }
@@ -36,27 +39,6 @@ bool is_blank(char c) noexcept {
   return c == ' ' || c == '\t';
 }
 
-std::string lower(std::string_view text) {
-  std::string out(text);
-  std::transform(out.begin(), out.end(), out.begin(), ascii_lower);
-  return out;
-}
-
-// Whether two names are the same once underscores and case are ignored, which is how
-// environment variables are matched to keys.
-bool same_folded(std::string_view a, std::string_view b) noexcept {
-  std::size_t i = 0;
-  std::size_t j = 0;
-  while (true) {
-    while (i < a.size() && a[i] == '_')
-      ++i;
-    while (j < b.size() && b[j] == '_')
-      ++j;
-    if (i == a.size() || j == b.size()) return i == a.size() && j == b.size();
-    if (ascii_lower(a[i++]) != ascii_lower(b[j++])) return false;
-  }
-}
-
 // The name without underscores, for suggesting the nearest key.
 std::string without_underscores(std::string_view name) {
   std::string out;
@@ -64,30 +46,6 @@ std::string without_underscores(std::string_view name) {
     if (c != '_') out += c;
   }
   return out;
-}
-
-// Text from a file appears in messages shortened and with control characters escaped, so that
-// junk input yields a short, printable sentence.
-std::string printable(std::string_view text) {
-  constexpr std::size_t shown = 80;
-  constexpr char hex[] = "0123456789abcdef";
-  std::string out;
-  for (char c : text.substr(0, shown)) {
-    const auto byte = static_cast<unsigned char>(c);
-    if (byte < 0x20 || byte == 0x7f) {
-      out += "\\x";
-      out += hex[byte >> 4];
-      out += hex[byte & 0xf];
-    } else {
-      out += c;
-    }
-  }
-  if (text.size() > shown) out += "...";
-  return out;
-}
-
-std::string in_quotes(std::string_view text) {
-  return "'" + printable(text) + "'";
 }
 
 std::string_view trim_blanks(std::string_view text) {

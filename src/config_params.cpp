@@ -3,6 +3,8 @@
 #include <strait/endpoint.hpp>
 #include <strait/error.hpp>
 
+#include "config_text.hpp"
+
 #include <algorithm>
 #include <cassert>
 #include <charconv>
@@ -12,45 +14,12 @@
 namespace strait {
 namespace {
 
-char ascii_lower(char c) noexcept {
-  return (c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32) : c;
-}
+using detail::ascii_lower;
+using detail::equal_ci;
+using detail::in_quotes;
+using detail::lower;
+using detail::same_folded;
 
-std::string lower(std::string_view text) {
-  std::string out(text);
-  std::transform(out.begin(), out.end(), out.begin(), ascii_lower);
-  return out;
-}
-
-bool equal_ci(std::string_view a, std::string_view b) noexcept {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           return ascii_lower(x) == ascii_lower(y);
-         });
-}
-
-// Whether two names are the same once underscores and case are ignored, which is how
-// environment variables are matched to keys.
-bool same_folded(std::string_view a, std::string_view b) noexcept {
-  std::size_t i = 0;
-  std::size_t j = 0;
-  while (true) {
-    while (i < a.size() && a[i] == '_')
-      ++i;
-    while (j < b.size() && b[j] == '_')
-      ++j;
-    if (i == a.size() || j == b.size()) return i == a.size() && j == b.size();
-    if (ascii_lower(a[i++]) != ascii_lower(b[j++])) return false;
-  }
-}
-
-// Values are quoted in messages, shortened so that a long line of junk yields a short sentence.
-std::string in_quotes(std::string_view text) {
-  constexpr std::size_t shown = 80;
-  std::string out = "'";
-  out += text.substr(0, shown);
-  if (text.size() > shown) out += "...";
-  return out + "'";
-}
 
 result<std::string> invalid(std::string message) {
   return result<std::string>::failure(make_error_code(errc::invalid_configuration),
