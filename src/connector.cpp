@@ -4,6 +4,7 @@
 #include <strait/config.hpp>
 #include <strait/tls.hpp>
 
+#include "deadline.hpp"
 #include "log_internal.hpp"
 
 #include <boost/asio/co_spawn.hpp>
@@ -133,18 +134,18 @@ asio::awaitable<result<stream>> tls_handshake(tcp::socket socket, const endpoint
 
   // A node that accepts the connection and never answers must not hold the client: closing
   // the socket ends the handshake with operation_aborted.
-  bool timed_out = false;
-  asio::steady_timer timer(co_await asio::this_coro::executor, options.handshake_timeout);
-  timer.async_wait([&tls, &timed_out](std::error_code ec) {
-    if (ec) return;
-    timed_out = true;
-    boost::system::error_code ignored;
-    tls.next_layer().close(ignored);
-  });
-  auto [ec] = co_await tls.async_handshake(asio::ssl::stream_base::client,
-                                           asio::as_tuple(asio::use_awaitable));
-  timer.cancel();
-  if (ec) co_return handshake_failure(ec, tls, target, timed_out, options.handshake_timeout);
+  {
+    detail::deadline_guard guard(co_await asio::this_coro::executor, options.handshake_timeout,
+                                 [&tls] {
+                                   boost::system::error_code ignored;
+                                   tls.next_layer().close(ignored);
+                                 });
+    auto [ec] = co_await tls.async_handshake(asio::ssl::stream_base::client,
+                                             asio::as_tuple(asio::use_awaitable));
+    if (ec) {
+      co_return handshake_failure(ec, tls, target, guard.expired(), options.handshake_timeout);
+    }
+  }
 
   auto peer = identity_of(tls.native_handle());
   if (options.verify_peer_name) {

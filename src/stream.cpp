@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 #include <strait/stream.hpp>
 
-#include <boost/asio/steady_timer.hpp>
+#include "deadline.hpp"
+
 #include <boost/asio/this_coro.hpp>
 
 namespace strait {
@@ -51,12 +52,8 @@ asio::awaitable<void> stream::shutdown(std::chrono::milliseconds deadline) {
   if (auto* tls = std::get_if<tls_socket>(&socket_)) {
     // close_notify lets the peer tell a clean end from a truncation attack. A peer that never
     // answers must not hold the connection, hence the timer.
-    asio::steady_timer timer(co_await asio::this_coro::executor, deadline);
-    timer.async_wait([this](std::error_code ec) {
-      if (!ec) close();
-    });
+    detail::deadline_guard guard(co_await asio::this_coro::executor, deadline, [this] { close(); });
     co_await tls->async_shutdown(asio::as_tuple(asio::use_awaitable));
-    timer.cancel();
   }
   boost::system::error_code ignored;
   tcp().shutdown(asio::socket_base::shutdown_both, ignored);
