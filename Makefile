@@ -30,11 +30,12 @@ asan-test: setup
 format-check:
 	@scripts/check-format.sh
 
-# Each fuzzer for FUZZ_SECONDS against its checked-in seed corpus.
+# Each fuzzer for FUZZ_SECONDS against its checked-in seed corpus. Only the fuzzers and the
+# parsers they reach are built: clang 14 cannot instrument the coroutine-based stages.
 FUZZ_SECONDS ?= 60
 fuzz: setup
 	@cmake --preset fuzz >/dev/null
-	@cmake --build --preset fuzz -j $(JOBS)
+	@cmake --build --preset fuzz -j $(JOBS) --target config_fuzz endpoint_fuzz
 	@scripts/run-fuzzers.sh build/fuzz $(FUZZ_SECONDS)
 
 bench: setup
