@@ -20,7 +20,6 @@ using detail::in_quotes;
 using detail::lower;
 using detail::same_folded;
 
-
 result<std::string> invalid(std::string message) {
   return result<std::string>::failure(make_error_code(errc::invalid_configuration),
                                       std::move(message));

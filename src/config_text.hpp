@@ -31,8 +31,10 @@ inline bool same_folded(std::string_view a, std::string_view b) noexcept {
   std::size_t i = 0;
   std::size_t j = 0;
   while (true) {
-    while (i < a.size() && a[i] == '_') ++i;
-    while (j < b.size() && b[j] == '_') ++j;
+    while (i < a.size() && a[i] == '_')
+      ++i;
+    while (j < b.size() && b[j] == '_')
+      ++j;
     if (i == a.size() || j == b.size()) return i == a.size() && j == b.size();
     if (ascii_lower(a[i++]) != ascii_lower(b[j++])) return false;
   }
@@ -58,6 +60,8 @@ inline std::string printable(std::string_view text) {
   return out;
 }
 
-inline std::string in_quotes(std::string_view text) { return "'" + printable(text) + "'"; }
+inline std::string in_quotes(std::string_view text) {
+  return "'" + printable(text) + "'";
+}
 
 }  // namespace strait::detail

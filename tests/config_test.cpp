@@ -450,7 +450,8 @@ TEST(ConfigFile, ReportsBadValuesWithTheAcceptedFormOrRange) {
       {"enableTLS maybe", severity::error, 1, "enableTLS",
        "'maybe' is not a boolean; use 0 or 1 (also true/false, yes/no, on/off)"},
       {"enableIPv6 2", severity::error, 1, "enableIPv6", "'2' is not a boolean"},
-      {"serverPort 65536", severity::error, 1, "serverPort", "'65536' is out of range; " + port_range},
+      {"serverPort 65536", severity::error, 1, "serverPort",
+       "'65536' is out of range; " + port_range},
       {"serverPort 65536", severity::error, 1, "serverPort", "'65536' is out of range"},
       {"serverPort -1", severity::error, 1, "serverPort", "'-1' is out of range"},
       {"serverPort 99999999999999999999999", severity::error, 1, "serverPort",
@@ -474,7 +475,8 @@ TEST(ConfigFile, ReportsBadValuesWithTheAcceptedFormOrRange) {
 }
 
 TEST(ConfigFile, BadValueKeepsThePreviousValueAndDoesNotCountAsARepeat) {
-  const config cfg = loaded("serverPort 7000\nserverPort 65536\nenableTLS maybe\nserverPort 7001\n");
+  const config cfg =
+      loaded("serverPort 7000\nserverPort 65536\nenableTLS maybe\nserverPort 7001\n");
   EXPECT_EQ(cfg.get_int("serverPort"), 7001);
   EXPECT_FALSE(cfg.get_bool("enableTLS"));
   EXPECT_EQ(cfg.origin_of("serverPort"), "file taos.cfg:4");
