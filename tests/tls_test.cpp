@@ -3,6 +3,8 @@
 
 #include <gtest/gtest.h>
 
+#include "run_unprivileged.hpp"
+
 #include <openssl/bio.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
@@ -182,18 +184,38 @@ TEST(TlsPreflight, MissingFileIsRefused) {
 }
 
 TEST(TlsPreflight, UnreadableFileIsRefused) {
-  if (geteuid() == 0) {
-    GTEST_SKIP() << "running as root, which reads a file whatever its mode; run the tests as "
-                    "another user to check this case";
-  }
   const auto path =
       (fs::temp_directory_path() / ("strait-unreadable-" + std::to_string(getpid()) + ".key"))
           .string();
   fs::copy_file(test_file("server.key"), path, fs::copy_options::overwrite_existing);
   fs::permissions(path, fs::perms::none);
-  const auto result = load(cfg_text({.server_key = path}));
+  // The other files must stay readable to the unprivileged checker.
+  const auto others = fs::temp_directory_path() / ("strait-readable-" + std::to_string(getpid()));
+  fs::create_directories(others);
+  fs::permissions(others, fs::perms::owner_all | fs::perms::others_exec);
+  std::vector<std::string> copies;
+  for (const char* name : {"ca.crt", "server.crt", "client.crt", "client.key"}) {
+    copies.push_back((others / name).string());
+    fs::copy_file(test_file(name), copies.back(), fs::copy_options::overwrite_existing);
+    fs::permissions(copies.back(), fs::perms::owner_read | fs::perms::others_read);
+  }
+  const bool refused = strait::testing::run_unprivileged([&] {
+    const auto result = load(cfg_text({.ca = copies[0],
+                                       .server_cert = copies[1],
+                                       .server_key = path,
+                                       .client_cert = copies[2],
+                                       .client_key = copies[3]}));
+    const auto errors = problems_of(result->cfg, config_problem::severity::error);
+    const bool named = errors.size() == 1 && errors[0].key == "tlsSvrKeyPath" &&
+                       errors[0].message.find(path) != std::string::npos &&
+                       errors[0].message.find("cannot be read") != std::string::npos &&
+                       errors[0].message.find("Permission denied") != std::string::npos;
+    if (!named) std::fprintf(stderr, "problems:\n%s", result->cfg.problems_text().c_str());
+    return named;
+  });
   fs::remove(path);
-  expect_only_error(*result, "tlsSvrKeyPath", {path, "cannot be read", "Permission denied"});
+  fs::remove_all(others);
+  EXPECT_TRUE(refused);
 }
 
 TEST(TlsPreflight, FileThatIsNotPemIsRefused) {
