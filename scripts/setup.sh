@@ -9,7 +9,7 @@ packages=(
   libboost1.81-dev libssl-dev libgtest-dev  # libraries
   openssl                                   # certificates for the demo and the tests
   clang clang-format libclang-rt-14-dev     # fuzzers and the format check
-  iproute2 dnsmasq-base                     # network-namespace tests: hosts and a DNS server
+  iproute2 dnsmasq-base nftables            # network-namespace tests: hosts, DNS, a firewall
   gnutls-bin sslscan                        # TLS interoperability and scan tests
 )
 
