@@ -29,6 +29,13 @@ std::string show_peer(const tcp::socket& socket) {
   return endpoint::from_address(peer.address().to_string(), peer.port()).to_string();
 }
 
+// What the peer sent was not a frame this node takes; the peer is told before the node closes.
+// Timeouts and socket errors leave nobody to tell.
+bool is_frame_problem(const std::error_code& code) {
+  return code == errc::protocol_error || code == errc::version_mismatch ||
+         code == errc::message_too_large;
+}
+
 }  // namespace
 
 // State shared by the accept loops and every connection of one server.
@@ -226,14 +233,15 @@ asio::awaitable<void> server_core::admit(tcp::socket socket) {
 
   auto hello = co_await read_frame_within(s, options_.handshake_timeout, 0);
   if (!hello || hello->header.kind != wire::frame_kind::hello) {
-    auto problem = hello ? std::string("the first frame was not hello") : hello.message();
+    auto code = hello ? make_error_code(errc::protocol_error) : hello.code();
+    auto problem = hello ? cat("expected hello as the first frame, received frame kind ",
+                               static_cast<int>(hello->header.kind))
+                         : hello.message();
     log(log_level::warning, "rpc", "connection from ", peer, " failed set-up: ", problem);
-    if (!hello &&
-        (hello.code() == errc::version_mismatch || hello.code() == errc::protocol_error)) {
-      co_await write_frame(s,
-                           {.kind = wire::frame_kind::error,
-                            .status = static_cast<std::uint32_t>(hello.code().value())},
-                           problem);
+    if (is_frame_problem(code)) {
+      co_await write_frame(
+          s, {.kind = wire::frame_kind::error, .status = static_cast<std::uint32_t>(code.value())},
+          problem);
     }
     co_await s.shutdown(milliseconds(500));
     co_return;
