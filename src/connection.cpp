@@ -169,10 +169,15 @@ asio::awaitable<void> connection::read_loop() {
     dispatch(decoded.header, std::move(body));
 
     // Back-pressure: stop taking requests until answers drain; TCP then slows the peer down.
+    // A peer that is not read from is not silent, so its silence is counted from the resume.
+    if (!reading_paused()) continue;
+    paused_ = true;
     while (!closed_ && reading_paused()) {
       resume_.expires_after(std::chrono::milliseconds(100));
       co_await resume_.async_wait(asio::as_tuple(asio::use_awaitable));
     }
+    paused_ = false;
+    last_received_ = clock::now();
   }
 }
 
@@ -285,7 +290,7 @@ asio::awaitable<void> connection::keep_alive_loop() {
     if (ec || closed_) co_return;
 
     auto now = clock::now();
-    if (now - last_received_ >= limits_.dead_peer_timeout) {
+    if (!paused_ && now - last_received_ >= limits_.dead_peer_timeout) {
       auto ms = limits_.dead_peer_timeout.count();
       log(log_level::warning, "rpc", label_, ": nothing received for ", ms, " ms; closing");
       close(make_error_code(asio::error::timed_out),

@@ -86,6 +86,8 @@ class connection : public std::enable_shared_from_this<connection> {
   std::size_t begin_ = 0;
   std::size_t end_ = 0;
   asio::steady_timer resume_;
+  // Reading is held back for back-pressure: the peer's silence means nothing meanwhile.
+  bool paused_ = false;
 
   // Write side.
   std::deque<outgoing> queue_;
