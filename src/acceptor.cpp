@@ -7,6 +7,9 @@
 
 #include <boost/asio/ip/v6_only.hpp>
 
+#include <fstream>
+#include <optional>
+
 namespace strait {
 namespace {
 
@@ -80,23 +83,43 @@ struct bound_socket {
   planned_socket plan;
 };
 
+// Why the host cannot serve IPv6, when it cannot: a kernel without IPv6, or with IPv6 disabled
+// on every interface (sysctl disable_ipv6), where binding "::" still succeeds but no client can
+// reach the node over IPv6.
+std::optional<std::string> ipv6_absence() {
+  std::ifstream addresses("/proc/net/if_inet6");
+  if (!addresses) return "the kernel offers no IPv6";
+  std::string line;
+  if (!std::getline(addresses, line)) return "no interface has an IPv6 address";
+  return std::nullopt;
+}
+
+result<bound_socket> fall_back_to_ipv4(asio::any_io_executor executor, std::uint16_t port,
+                                       const std::string& reason) {
+  auto v4 = planned_socket{asio::ip::address_v4::any(), false};
+  detail::log(log_level::warning, "transport", "IPv6 is not available on this host (", reason,
+              "); listening on IPv4 0.0.0.0 instead");
+  auto socket = bind_one(executor, v4, port);
+  if (!socket) return result<bound_socket>::failure(socket.code(), socket.message());
+  return bound_socket{std::move(socket).value(), v4};
+}
+
 // Binds the planned socket. Only the default "::" may fall back to IPv4, on a host without
 // IPv6: an explicit serverIPv6 that cannot be bound is the operator's mistake to hear about.
 result<bound_socket> bind_planned(asio::any_io_executor executor, const planned_socket& plan,
                                   std::uint16_t port, const listen_options& options) {
+  bool default_any =
+      plan.address.is_v6() && plan.address.is_unspecified() && !options.ipv6_address_explicit;
+  if (default_any) {
+    if (auto reason = ipv6_absence()) return fall_back_to_ipv4(executor, port, *reason);
+  }
+
   auto socket = bind_one(executor, plan, port);
   if (socket) return bound_socket{std::move(socket).value(), plan};
-
-  bool may_fall_back = plan.address.is_v6() && plan.address.is_unspecified() &&
-                       !options.ipv6_address_explicit && ipv6_unavailable(socket.code());
-  if (!may_fall_back) return result<bound_socket>::failure(socket.code(), socket.message());
-
-  auto v4 = planned_socket{asio::ip::address_v4::any(), false};
-  detail::log(log_level::warning, "transport", "IPv6 is not available on this host (",
-              socket.code().message(), "); listening on IPv4 0.0.0.0 instead");
-  auto retry = bind_one(executor, v4, port);
-  if (!retry) return result<bound_socket>::failure(retry.code(), retry.message());
-  return bound_socket{std::move(retry).value(), v4};
+  if (!default_any || !ipv6_unavailable(socket.code())) {
+    return result<bound_socket>::failure(socket.code(), socket.message());
+  }
+  return fall_back_to_ipv4(executor, port, socket.code().message());
 }
 
 }  // namespace

@@ -39,6 +39,8 @@ struct race_state {
 
   asio::steady_timer wake;  // cancelled by every finished attempt
   std::vector<std::shared_ptr<tcp::socket>> sockets;
+  std::vector<tcp::endpoint> addresses;  // of each socket
+  std::vector<bool> finished;            // of each socket
   std::optional<tcp::socket> winner;
   std::vector<std::string> failures;
   int pending = 0;
@@ -50,12 +52,20 @@ asio::awaitable<void> attempt(std::shared_ptr<race_state> race, std::size_t inde
   auto& socket = *race->sockets[index];
   auto [ec] = co_await socket.async_connect(address, asio::as_tuple(asio::use_awaitable));
   --race->pending;
+  race->finished[index] = true;
 
   if (!ec && !race->winner) {
     detail::log(log_level::info, "transport", "connect ", target, " via ", show(address),
                 ": connected in ", elapsed_ms(started), " ms");
     race->winner.emplace(std::move(socket));
-  } else if (ec && ec != asio::error::operation_aborted) {
+  } else if (!ec || ec == asio::error::operation_aborted) {
+    // Closed by the race: another address won, or the deadline passed.
+    boost::system::error_code ignored;
+    socket.close(ignored);
+    detail::log(log_level::info, "transport", "connect ", target, " via ", show(address),
+                ": abandoned after ", elapsed_ms(started), " ms",
+                race->winner ? " (another address connected first)" : " (connect deadline)");
+  } else {
     detail::log(log_level::info, "transport", "connect ", target, " via ", show(address), ": ",
                 ec.message(), " after ", elapsed_ms(started), " ms");
     race->failures.push_back(show(address) + ": " + ec.message());
@@ -67,17 +77,22 @@ void start_attempt(const std::shared_ptr<race_state>& race, const tcp::endpoint&
                    const endpoint& target) {
   auto executor = race->wake.get_executor();
   race->sockets.push_back(std::make_shared<tcp::socket>(executor));
+  race->addresses.push_back(address);
+  race->finished.push_back(false);
   ++race->pending;
   asio::co_spawn(executor, attempt(race, race->sockets.size() - 1, address, target.to_string()),
                  asio::detached);
 }
 
 // The losers of a race are closed so that their attempts end now, not at the system's
-// connect timeout.
+// connect timeout. Without a winner, the attempts still pending are the ones that never
+// answered, and the error lists them.
 void cancel_losers(race_state& race) {
-  for (auto& socket : race.sockets) {
+  for (std::size_t i = 0; i < race.sockets.size(); ++i) {
+    if (race.finished[i]) continue;
+    if (!race.winner) race.failures.push_back(show(race.addresses[i]) + ": no answer");
     boost::system::error_code ignored;
-    if (socket->is_open()) socket->close(ignored);
+    race.sockets[i]->close(ignored);
   }
 }
 
