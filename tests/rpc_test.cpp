@@ -1,2 +1,655 @@
 // SPDX-License-Identifier: Apache-2.0
+// The RPC layer end to end: real nodes and clients on 127.0.0.1 and [::1], ephemeral ports,
+// and hand-driven peers for what a strait client never sends.
+#include "loopback.hpp"
+
+#include <strait/error.hpp>
+
+#include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/cancellation_signal.hpp>
+
 #include <gtest/gtest.h>
+
+#include <set>
+#include <thread>
+
+namespace strait {
+namespace {
+
+using namespace test_support;
+using clock = std::chrono::steady_clock;
+
+constexpr std::uint32_t echo_type = 1;
+constexpr std::uint32_t held_type = 2;
+
+void echo(std::string request, responder answer) {
+  answer.reply(std::move(request));
+}
+
+std::string describe(const outcome& done) {
+  if (!done.completed) return "the call did not complete";
+  return done.code.message() + ": " + done.answer.detail;
+}
+
+bool contains(const std::string& text, std::string_view part) {
+  return text.find(part) != std::string::npos;
+}
+
+// --- Round trips ------------------------------------------------------------------------------
+
+struct round_trip_case {
+  loopback family;
+  link_mode mode;
+  std::string cert_dir;
+  // The client certificate's subject as the node's handler sees it; empty for plain.
+  std::string client_subject;
+};
+
+TEST(RpcCall, RoundTripsPlainAndMutualTlsOverBothLoopbackFamilies) {
+  const std::vector<round_trip_case> cases = {
+      {loopback::ipv4, link_mode::plain, test_certs(), ""},
+      {loopback::ipv6, link_mode::plain, test_certs(), ""},
+      {loopback::ipv4, link_mode::mutual_tls, test_certs(), "CN=strait-client"},
+      {loopback::ipv6, link_mode::mutual_tls, test_certs(), "CN=strait-client"},
+      {loopback::ipv4, link_mode::mutual_tls, seed_certs(), "CN=Client"},
+      {loopback::ipv6, link_mode::mutual_tls, seed_certs(), "CN=Client"},
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(std::string(to_string(c.mode)) + " over " + std::string(address_of(c.family)) +
+                 " with " + c.cert_dir);
+    std::mutex mutex;
+    call_context seen;
+    test_node node({.family = c.family, .mode = c.mode, .cert_dir = c.cert_dir});
+    node.handle(echo_type, [&](std::string request, responder answer) {
+      {
+        std::lock_guard lock(mutex);
+        seen = answer.context();
+      }
+      answer.reply("echo: " + request);
+    });
+    ASSERT_TRUE(node.start());
+
+    test_client caller({.endpoints = {node.where()}, .mode = c.mode, .cert_dir = c.cert_dir});
+    auto done = caller.call(echo_type, "ping");
+    ASSERT_TRUE(done.completed);
+    ASSERT_FALSE(done.code) << describe(done);
+    EXPECT_EQ(done.answer.body, "echo: ping");
+    EXPECT_EQ(done.answer.node, node.where());
+
+    std::lock_guard lock(mutex);
+    EXPECT_EQ(seen.tls, c.mode == link_mode::mutual_tls);
+    EXPECT_EQ(seen.identity.subject, c.client_subject);
+    EXPECT_EQ(seen.peer.host(), address_of(c.family));
+    EXPECT_EQ(seen.message_type, echo_type);
+  }
+}
+
+TEST(RpcCall, TenThousandPipelinedCallsOnOneConnectionEachCompleteOnceWithTheirOwnAnswer) {
+  constexpr std::size_t calls = 10000;
+  std::atomic<std::size_t> handled{0};
+  std::mutex mutex;
+  std::set<std::uint64_t> connections;
+  test_node node;
+  node.handle(echo_type, [&](std::string request, responder answer) {
+    ++handled;
+    {
+      std::lock_guard lock(mutex);
+      connections.insert(answer.context().connection_id);
+    }
+    answer.reply("answer to " + request);
+  });
+  ASSERT_TRUE(node.start());
+
+  connection_limits limits;
+  limits.max_calls_in_flight = calls;
+  test_client caller({.endpoints = {node.where()}, .limits = limits, .call_timeout = 120s});
+  std::vector<std::future<outcome>> pending;
+  pending.reserve(calls);
+  for (std::size_t i = 0; i < calls; ++i)
+    pending.push_back(caller.start(echo_type, "call " + std::to_string(i)));
+
+  std::size_t right = 0;
+  for (std::size_t i = 0; i < calls; ++i) {
+    auto done = await(pending[i], 120s);
+    ASSERT_TRUE(done.completed) << "call " << i << " never completed";
+    if (!done.code && done.answer.body == "answer to call " + std::to_string(i)) {
+      ++right;
+    } else if (calls - right < 5) {
+      ADD_FAILURE() << "call " << i << ": " << describe(done) << " body '" << done.answer.body
+                    << "'";
+    }
+  }
+  EXPECT_EQ(right, calls);
+  EXPECT_EQ(caller.completions(), calls);
+  EXPECT_EQ(handled.load(), calls);
+  std::lock_guard lock(mutex);
+  EXPECT_EQ(connections.size(), 1u);
+}
+
+// --- Deadlines and cancellation ---------------------------------------------------------------
+
+TEST(RpcCall, DeadlineEndsACallTheHandlerHoldsAndTheLateAnswerIsDropped) {
+  test_node node;
+  auto& held = node.hold(held_type);
+  node.handle(echo_type, echo);
+  ASSERT_TRUE(node.start());
+  test_client caller({.endpoints = {node.where()}});
+
+  auto late = caller.call(held_type, "slow", {.timeout = 200ms});
+  ASSERT_TRUE(late.completed);
+  EXPECT_EQ(late.code, errc::call_timeout) << describe(late);
+  EXPECT_TRUE(contains(late.answer.detail, "200 ms")) << late.answer.detail;
+  ASSERT_TRUE(held.wait_for_arrivals(1));
+  held.reply_all("too late");
+
+  // The late answer reaches a client that no longer knows the call; the connection carries on.
+  auto next = caller.call(echo_type, "after");
+  ASSERT_TRUE(next.completed);
+  EXPECT_FALSE(next.code) << describe(next);
+  EXPECT_EQ(next.answer.body, "after");
+  EXPECT_EQ(held.arrivals(), 1u);
+  EXPECT_EQ(caller.completions(), 2u);
+  EXPECT_EQ(node.server().connection_count(), 1u);
+}
+
+TEST(RpcCall, BoundCancellationSlotEndsAPendingCallWithCallCancelled) {
+  auto ended = std::make_shared<std::promise<outcome>>();
+  test_node node;
+  auto& held = node.hold(held_type);
+  node.handle(echo_type, echo);
+  ASSERT_TRUE(node.start());
+  test_client caller({.endpoints = {node.where()}});
+
+  asio::cancellation_signal signal;
+  caller.get().async_call(
+      held_type, "wait",
+      asio::bind_cancellation_slot(signal.slot(), [ended](std::error_code ec, reply r) {
+        ended->set_value({true, ec, std::move(r)});
+      }));
+  ASSERT_TRUE(held.wait_for_arrivals(1));
+  signal.emit(asio::cancellation_type::terminal);
+
+  auto pending = ended->get_future();
+  auto done = await(pending);
+  ASSERT_TRUE(done.completed);
+  EXPECT_EQ(done.code, errc::call_cancelled) << describe(done);
+
+  held.reply_all("nobody waits for this");
+  auto next = caller.call(echo_type, "still here");
+  EXPECT_FALSE(next.code) << describe(next);
+  EXPECT_EQ(next.answer.body, "still here");
+}
+
+// --- Lost nodes and failover ------------------------------------------------------------------
+
+TEST(RpcFailure, NodeStoppedMidCallEndsEveryPendingCallWithLostAfterOrBeforeSend) {
+  node_setup setup;
+  setup.limits.max_calls_in_flight = 4;
+  setup.limits.max_message_size = 1024 * 1024 * 1024;
+  test_node node(setup);
+  auto& held = node.hold(held_type);
+  ASSERT_TRUE(node.start());
+
+  // A body the kernel cannot hold for a node that has stopped reading.
+  const std::size_t stuck_size = kernel_buffer_bytes() + 1024 * 1024;
+  connection_limits limits;
+  limits.max_send_queue_bytes = 4 * stuck_size;
+  test_client caller({.endpoints = {node.where()}, .limits = limits});
+
+  // Four calls reach the handler and hold the node at maxCallsInFlight: it reads no more.
+  std::vector<std::future<outcome>> seen;
+  for (int i = 0; i < 4; ++i)
+    seen.push_back(caller.start(held_type, "seen"));
+  ASSERT_TRUE(held.wait_for_arrivals(4));
+  // This one is being written when the node stops, the next ones wait behind it.
+  auto stuck = caller.start(held_type, std::string(stuck_size, 'x'));
+  caller.settle();
+  std::vector<std::future<outcome>> unsent;
+  for (int i = 0; i < 3; ++i)
+    unsent.push_back(caller.start(held_type, "unsent"));
+  caller.settle();
+
+  node.server().stop();
+  for (auto& pending : seen) {
+    auto done = await(pending);
+    ASSERT_TRUE(done.completed);
+    EXPECT_EQ(done.code, errc::lost_after_send) << describe(done);
+  }
+  auto partly_written = await(stuck);
+  ASSERT_TRUE(partly_written.completed);
+  EXPECT_EQ(partly_written.code, errc::lost_after_send) << describe(partly_written);
+  for (auto& pending : unsent) {
+    auto done = await(pending);
+    ASSERT_TRUE(done.completed);
+    EXPECT_EQ(done.code, errc::lost_before_send) << describe(done);
+  }
+  EXPECT_EQ(held.arrivals(), 4u);
+}
+
+TEST(RpcFailure, NodeWhoseThreadsEndMidCallEndsEveryPendingCallWithLostAfterSend) {
+  auto node = std::make_unique<test_node>();
+  auto& held = node->hold(held_type);
+  ASSERT_TRUE(node->start());
+  test_client caller({.endpoints = {node->where()}});
+
+  std::vector<std::future<outcome>> pending;
+  for (int i = 0; i < 3; ++i)
+    pending.push_back(caller.start(held_type, "in flight"));
+  ASSERT_TRUE(held.wait_for_arrivals(3));
+
+  // Its threads stop and its sockets close, as when the process dies.
+  node.reset();
+  for (auto& call : pending) {
+    auto done = await(call);
+    ASSERT_TRUE(done.completed);
+    EXPECT_EQ(done.code, errc::lost_after_send) << describe(done);
+  }
+}
+
+TEST(RpcFailover, CallsReachTheSecondEndpointWhenTheFirstRefuses) {
+  test_node node;
+  node.handle(echo_type, echo);
+  ASSERT_TRUE(node.start());
+  auto dead = loopback_endpoint(loopback::ipv4, refused_port(loopback::ipv4));
+  test_client caller({.endpoints = {dead, node.where()}});
+
+  for (int i = 0; i < 3; ++i) {
+    auto done = caller.call(echo_type, "via the second");
+    ASSERT_TRUE(done.completed);
+    EXPECT_FALSE(done.code) << describe(done);
+    EXPECT_EQ(done.answer.node, node.where());
+  }
+}
+
+TEST(RpcFailover, EveryEndpointRefusingFailsWithConnectFailedNamingEach) {
+  auto first = loopback_endpoint(loopback::ipv4, refused_port(loopback::ipv4));
+  auto second = loopback_endpoint(loopback::ipv6, refused_port(loopback::ipv6));
+  test_client caller({.endpoints = {first, second}});
+
+  auto done = caller.call(echo_type, "nowhere");
+  ASSERT_TRUE(done.completed);
+  EXPECT_EQ(done.code, errc::connect_failed) << describe(done);
+  EXPECT_TRUE(contains(done.answer.detail, first.to_string())) << done.answer.detail;
+  EXPECT_TRUE(contains(done.answer.detail, second.to_string())) << done.answer.detail;
+}
+
+// --- Node answers that end a call -------------------------------------------------------------
+
+TEST(RpcLimits, OversizedRequestEndsItsCallAndTheNodeKeepsServingOthers) {
+  std::atomic<int> handled{0};
+  node_setup setup;
+  setup.limits.max_message_size = 64 * 1024;
+  test_node node(setup);
+  node.handle(echo_type, [&](std::string request, responder answer) {
+    ++handled;
+    answer.reply(std::move(request));
+  });
+  ASSERT_TRUE(node.start());
+
+  test_client sender({.endpoints = {node.where()}});
+  auto big = sender.call(echo_type, std::string(1024 * 1024, 'x'));
+  ASSERT_TRUE(big.completed);
+  EXPECT_TRUE(big.code == errc::message_too_large || big.code == errc::lost_after_send)
+      << describe(big);
+  EXPECT_EQ(handled.load(), 0);
+
+  test_client other({.endpoints = {node.where()}});
+  auto small = other.call(echo_type, "small");
+  EXPECT_FALSE(small.code) << describe(small);
+  // The sender's next call goes out on a new connection.
+  auto again = sender.call(echo_type, "small again");
+  EXPECT_FALSE(again.code) << describe(again);
+  EXPECT_EQ(handled.load(), 2);
+}
+
+TEST(RpcCall, UnknownMessageTypeFailsThatCallAndTheConnectionStaysUsable) {
+  test_node node;
+  node.handle(echo_type, [](std::string, responder answer) {
+    answer.reply(std::to_string(answer.context().connection_id));
+  });
+  ASSERT_TRUE(node.start());
+  test_client caller({.endpoints = {node.where()}});
+
+  auto before = caller.call(echo_type, "");
+  ASSERT_FALSE(before.code) << describe(before);
+  auto unknown = caller.call(99, "anyone?");
+  ASSERT_TRUE(unknown.completed);
+  EXPECT_EQ(unknown.code, errc::unknown_message_type) << describe(unknown);
+  EXPECT_TRUE(contains(unknown.answer.detail, "99")) << unknown.answer.detail;
+  auto after = caller.call(echo_type, "");
+  ASSERT_FALSE(after.code) << describe(after);
+  EXPECT_EQ(after.answer.body, before.answer.body);
+  EXPECT_EQ(node.server().connection_count(), 1u);
+}
+
+struct failing_handler_case {
+  std::string name;
+  request_handler handler;
+  std::string expected_text;
+};
+
+TEST(RpcCall, HandlerThatFailsOrDropsItsResponderEndsTheCallWithHandlerFailed) {
+  const std::vector<failing_handler_case> cases = {
+      {"responder::fail", [](std::string, responder answer) { answer.fail("disk full"); },
+       "disk full"},
+      {"responder dropped", [](std::string, responder) {}, "without answering"},
+      {"handler throws",
+       [](std::string, responder) -> void { throw std::runtime_error("handler bug"); },
+       "without answering"},
+  };
+  test_node node;
+  for (std::size_t i = 0; i < cases.size(); ++i)
+    node.handle(static_cast<std::uint32_t>(10 + i), cases[i].handler);
+  node.handle(echo_type, echo);
+  ASSERT_TRUE(node.start());
+  test_client caller({.endpoints = {node.where()}});
+
+  for (std::size_t i = 0; i < cases.size(); ++i) {
+    SCOPED_TRACE(cases[i].name);
+    auto done = caller.call(static_cast<std::uint32_t>(10 + i), "request");
+    ASSERT_TRUE(done.completed);
+    EXPECT_EQ(done.code, errc::handler_failed) << describe(done);
+    EXPECT_TRUE(contains(done.answer.detail, cases[i].expected_text)) << done.answer.detail;
+  }
+  auto after = caller.call(echo_type, "after");
+  EXPECT_FALSE(after.code) << describe(after);
+}
+
+// --- Graceful shutdown ------------------------------------------------------------------------
+
+TEST(RpcShutdown, GracefulShutdownFinishesCallsInFlightAndSendsNewCallsElsewhere) {
+  auto shut = std::make_shared<std::promise<void>>();
+  test_node first({.shutdown_timeout = 30s});
+  auto& held = first.hold(held_type);
+  first.handle(echo_type, echo);
+  ASSERT_TRUE(first.start());
+  test_node second;
+  second.handle(echo_type, echo);
+  ASSERT_TRUE(second.start());
+  test_client caller({.endpoints = {first.where(), second.where()}});
+
+  auto warm = caller.call(echo_type, "warm");
+  ASSERT_FALSE(warm.code) << describe(warm);
+  ASSERT_EQ(warm.answer.node, first.where());
+  auto slow = caller.start(held_type, "slow");
+  ASSERT_TRUE(held.wait_for_arrivals(1));
+
+  first.server().async_shutdown([shut] { shut->set_value(); });
+  auto shut_down = shut->get_future();
+  // Until the client hears goaway its calls may still reach the first node, which refuses
+  // them; then they go to a new connection, to the second node.
+  bool moved = eventually([&] {
+    auto next = caller.call(echo_type, "new");
+    EXPECT_TRUE(next.completed);
+    if (next.code) {
+      EXPECT_EQ(next.code, errc::shutting_down) << describe(next);
+    }
+    return !next.code && next.answer.node == second.where();
+  });
+  EXPECT_TRUE(moved);
+  EXPECT_EQ(shut_down.wait_for(0s), std::future_status::timeout)
+      << "shutdown completed with a call in flight";
+
+  held.reply_all("finished");
+  auto answered = await(slow);
+  ASSERT_TRUE(answered.completed);
+  EXPECT_FALSE(answered.code) << describe(answered);
+  EXPECT_EQ(answered.answer.body, "finished");
+  EXPECT_EQ(answered.answer.node, first.where());
+  ASSERT_EQ(shut_down.wait_for(10s), std::future_status::ready);
+  EXPECT_EQ(first.server().connection_count(), 0u);
+}
+
+// --- Back-pressure ----------------------------------------------------------------------------
+
+// Requests of `type` with call ids 1..count, as one block of bytes.
+std::string requests(std::uint32_t type, std::size_t count) {
+  std::string bytes;
+  for (std::size_t id = 1; id <= count; ++id) {
+    auto header = wire::encode(
+        {.kind = wire::frame_kind::request, .message_type = type, .body_size = 1, .call_id = id});
+    bytes.append(reinterpret_cast<const char*>(header.data()), header.size());
+    bytes += 'r';
+  }
+  return bytes;
+}
+
+TEST(RpcBackPressure, NodeReadsNoRequestsPastMaxCallsInFlightUntilAnswersGoOut) {
+  node_setup setup;
+  setup.limits.max_calls_in_flight = 8;
+  test_node node(setup);
+  auto& held = node.hold(held_type);
+  ASSERT_TRUE(node.start());
+  raw_peer peer(node.where());
+  ASSERT_TRUE(peer.connected()) << peer.error().message();
+  ASSERT_TRUE(peer.hello());
+
+  ASSERT_TRUE(peer.send(requests(held_type, 64)));
+  ASSERT_TRUE(held.wait_for_arrivals(8));
+  EXPECT_FALSE(held.wait_for_arrivals(9, 300ms)) << "the node read past maxCallsInFlight";
+
+  // Each answer lets one more request in, and no more.
+  held.reply_all("done");
+  ASSERT_TRUE(held.wait_for_arrivals(16));
+  EXPECT_FALSE(held.wait_for_arrivals(17, 300ms)) << "the node read past maxCallsInFlight";
+  for (int i = 0; i < 8; ++i) {
+    auto frame = peer.read_frame();
+    ASSERT_TRUE(frame) << "response " << i << ": " << peer.error().message();
+    if (frame->header.kind == wire::frame_kind::ping) {
+      --i;
+      continue;
+    }
+    EXPECT_EQ(frame->header.kind, wire::frame_kind::response);
+    EXPECT_EQ(frame->body, "done");
+  }
+  EXPECT_EQ(node.server().connection_count(), 1u);
+}
+
+TEST(RpcBackPressure, NodeStopsReadingWhileAnswersToAPeerThatNeverReadsQueueUp) {
+  constexpr std::size_t answer_size = 256 * 1024;
+  constexpr std::size_t request_count = 512;
+  std::atomic<std::size_t> answered{0};
+  node_setup setup;
+  setup.limits.max_calls_in_flight = 16;
+  setup.limits.max_send_queue_bytes = 256 * 1024;
+  test_node node(setup);
+  node.handle(echo_type, [&](std::string, responder answer) {
+    ++answered;
+    answer.reply(std::string(answer_size, 'a'));
+  });
+  ASSERT_TRUE(node.start());
+  raw_peer peer(node.where());
+  ASSERT_TRUE(peer.connected()) << peer.error().message();
+  ASSERT_TRUE(peer.hello());
+
+  // Every answer the node makes is in its queue, in the kernel's buffers, or among the calls
+  // it let in before the queue filled; nothing else may hold one.
+  ASSERT_TRUE(peer.send(requests(echo_type, request_count)));
+  ASSERT_TRUE(settles([&] { return answered.load(); }, 500ms));
+  const std::size_t bound =
+      (kernel_buffer_bytes() + setup.limits.max_send_queue_bytes) / answer_size +
+      setup.limits.max_calls_in_flight + 2;
+  EXPECT_LE(answered.load(), bound);
+  EXPECT_LT(answered.load(), request_count);
+  EXPECT_EQ(node.server().connection_count(), 1u);
+
+  // Once the peer reads, every request is answered.
+  std::size_t responses = 0;
+  auto deadline = clock::now() + 60s;
+  while (responses < request_count && clock::now() < deadline) {
+    auto frame = peer.read_frame();
+    ASSERT_TRUE(frame) << "after " << responses << " responses: " << peer.error().message();
+    if (frame->header.kind == wire::frame_kind::response) ++responses;
+  }
+  EXPECT_EQ(responses, request_count);
+  EXPECT_EQ(answered.load(), request_count);
+}
+
+// --- Keep-alive -------------------------------------------------------------------------------
+
+TEST(RpcKeepAlive, PeerSilentAfterHelloIsClosedAfterDeadPeerTimeout) {
+  node_setup setup;
+  setup.limits.keep_alive_interval = 100ms;
+  setup.limits.dead_peer_timeout = 300ms;
+  test_node node(setup);
+  ASSERT_TRUE(node.start());
+
+  auto started = clock::now();
+  raw_peer peer(node.where());
+  ASSERT_TRUE(peer.connected()) << peer.error().message();
+  ASSERT_TRUE(peer.hello());
+  ASSERT_TRUE(node.wait_for_connections(1));
+
+  // The peer reads the node's pings and answers none.
+  EXPECT_TRUE(peer.wait_closed(5s)) << peer.error().message();
+  EXPECT_GE(clock::now() - started, setup.limits.dead_peer_timeout);
+  EXPECT_GT(peer.frames_discarded(), 0u) << "the node sent no ping while idle";
+  EXPECT_TRUE(node.wait_for_connections(0));
+}
+
+TEST(RpcKeepAlive, NodeHoldingBackReadsForBackPressureDoesNotTakeItsClientForDead) {
+  connection_limits limits;
+  limits.keep_alive_interval = 100ms;
+  limits.dead_peer_timeout = 300ms;
+  node_setup setup;
+  setup.limits = limits;
+  setup.limits.max_calls_in_flight = 2;
+  test_node node(setup);
+  auto& held = node.hold(held_type);
+  ASSERT_TRUE(node.start());
+  test_client caller({.endpoints = {node.where()}, .limits = limits});
+
+  std::vector<std::future<outcome>> pending;
+  for (int i = 0; i < 3; ++i)
+    pending.push_back(caller.start(held_type, "held"));
+  ASSERT_TRUE(held.wait_for_arrivals(2));
+  // The node reads nothing while both calls are held, the client's pings included; the
+  // client is alive all the same.
+  std::this_thread::sleep_for(3 * limits.dead_peer_timeout);
+  held.reply_all("answered");
+  for (int i = 0; i < 2; ++i) {
+    auto done = await(pending[i]);
+    ASSERT_TRUE(done.completed);
+    EXPECT_FALSE(done.code) << describe(done);
+  }
+  ASSERT_TRUE(held.wait_for_arrivals(3));
+  held.reply_all("answered");
+  auto last = await(pending[2]);
+  EXPECT_FALSE(last.code) << describe(last);
+}
+
+// --- Protocol errors from a peer --------------------------------------------------------------
+
+struct bad_bytes_case {
+  std::string name;
+  std::string bytes;
+  errc status;
+  std::vector<std::string> text_parts;
+};
+
+std::vector<bad_bytes_case> bad_first_frames() {
+  return {
+      {"bad magic", "SXYZ" + std::string(24, '\0'), errc::protocol_error, {"magic 53545254"}},
+      {"wrong version", raw_header(2, 1), errc::version_mismatch, {"format 1", "version 2"}},
+      {"unknown kind", raw_header(1, 99), errc::protocol_error, {"kind 99"}},
+      {"garbage",
+       "GET / HTTP/1.1\r\nHost: localhost\r\n\r\n",
+       errc::protocol_error,
+       {"not a strait client"}},
+      {"hello with a body",
+       raw_header(1, 1, 100 * 1024 * 1024),
+       errc::message_too_large,
+       {"maxMessageSize"}},
+      {"request before hello", raw_header(1, 2), errc::protocol_error, {"hello"}},
+  };
+}
+
+// Checks that the node answers `bytes` with one error frame and closes, and still serves.
+void expect_refused_and_node_up(test_node& node, raw_peer& peer, const bad_bytes_case& c) {
+  ASSERT_TRUE(peer.send(c.bytes)) << peer.error().message();
+  auto frame = peer.read_frame();
+  ASSERT_TRUE(frame) << "no error frame: " << peer.error().message();
+  EXPECT_EQ(frame->header.kind, wire::frame_kind::error);
+  EXPECT_EQ(frame->header.call_id, 0u);
+  EXPECT_EQ(frame->header.status, static_cast<std::uint32_t>(c.status)) << frame->body;
+  for (const auto& part : c.text_parts)
+    EXPECT_TRUE(contains(frame->body, part)) << frame->body;
+  EXPECT_TRUE(peer.wait_closed()) << peer.error().message();
+
+  test_client caller({.endpoints = {node.where()}});
+  auto done = caller.call(echo_type, "still up");
+  EXPECT_FALSE(done.code) << describe(done);
+}
+
+TEST(RpcProtocol, MalformedFirstFrameGetsAnErrorFrameAndTheNodeStaysUp) {
+  test_node node;
+  node.handle(echo_type, echo);
+  ASSERT_TRUE(node.start());
+  for (const auto& c : bad_first_frames()) {
+    SCOPED_TRACE(c.name);
+    raw_peer peer(node.where());
+    ASSERT_TRUE(peer.connected()) << peer.error().message();
+    expect_refused_and_node_up(node, peer, c);
+  }
+}
+
+TEST(RpcProtocol, MalformedFrameAfterHelloGetsAnErrorFrameAndTheNodeStaysUp) {
+  const std::vector<bad_bytes_case> cases = {
+      {"bad magic", "SXYZ" + std::string(24, '\0'), errc::protocol_error, {"magic 53545254"}},
+      {"wrong version", raw_header(2, 2), errc::version_mismatch, {"format 1", "version 2"}},
+      {"unknown kind", raw_header(1, 99), errc::protocol_error, {"kind 99"}},
+      {"oversized request",
+       raw_header(1, 2, 100 * 1024 * 1024),
+       errc::message_too_large,
+       {"104857600", "maxMessageSize"}},
+  };
+  test_node node;
+  node.handle(echo_type, echo);
+  ASSERT_TRUE(node.start());
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.name);
+    raw_peer peer(node.where());
+    ASSERT_TRUE(peer.connected()) << peer.error().message();
+    ASSERT_TRUE(peer.hello());
+    expect_refused_and_node_up(node, peer, c);
+  }
+}
+
+// --- Mode mismatch ----------------------------------------------------------------------------
+
+struct mismatch_case {
+  link_mode node_mode;
+  link_mode client_mode;
+  errc expected;
+  std::string text;
+};
+
+TEST(RpcModeMismatch, EachSideOfAModeMismatchIsToldWhatDiffersWithinOneSecond) {
+  const std::vector<mismatch_case> cases = {
+      {link_mode::mutual_tls, link_mode::plain, errc::peer_requires_tls, "requires TLS"},
+      {link_mode::plain, link_mode::mutual_tls, errc::peer_does_not_speak_tls,
+       "does not speak TLS"},
+  };
+  for (auto family : {loopback::ipv4, loopback::ipv6}) {
+    for (const auto& c : cases) {
+      SCOPED_TRACE(std::string(to_string(c.client_mode)) + " client, " +
+                   std::string(to_string(c.node_mode)) + " node over " +
+                   std::string(address_of(family)));
+      test_node node({.family = family, .mode = c.node_mode});
+      node.handle(echo_type, echo);
+      ASSERT_TRUE(node.start());
+      test_client caller({.endpoints = {node.where()}, .mode = c.client_mode});
+
+      auto started = clock::now();
+      auto done = caller.call(echo_type, "hello?");
+      auto elapsed = clock::now() - started;
+      ASSERT_TRUE(done.completed);
+      EXPECT_EQ(done.code, c.expected) << describe(done);
+      EXPECT_TRUE(contains(done.answer.detail, c.text)) << done.answer.detail;
+      EXPECT_LT(elapsed, 1s) << "an upper bound of 'no hang', not a speed requirement";
+    }
+  }
+}
+
+}  // namespace
+}  // namespace strait
