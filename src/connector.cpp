@@ -108,14 +108,6 @@ bool is_wrong_version(const boost::system::error_code& ec) {
          ERR_GET_REASON(static_cast<unsigned long>(ec.value())) == SSL_R_WRONG_VERSION_NUMBER;
 }
 
-std::string certificate_advice(const SSL* ssl) {
-  long verify = SSL_get_verify_result(ssl);
-  if (verify == X509_V_OK) return "";
-  return "; the node's certificate was rejected: " +
-         std::string(X509_verify_cert_error_string(verify)) +
-         " (tlsCaPath must name the CA that signed the node's tlsSvrCertPath)";
-}
-
 result<stream> handshake_failure(const boost::system::error_code& ec, stream::tls_socket& tls,
                                  const endpoint& target, bool timed_out, milliseconds deadline) {
   auto node = target.to_string();
@@ -133,7 +125,7 @@ result<stream> handshake_failure(const boost::system::error_code& ec, stream::tl
   }
   return result<stream>::failure(make_error_code(errc::tls_handshake_failed),
                                  "TLS handshake with the node at " + node + " failed: " +
-                                     ec.message() + certificate_advice(tls.native_handle()));
+                                     ec.message() + explain_tls_failure(ec, tls.native_handle()));
 }
 
 asio::awaitable<result<stream>> tls_handshake(tcp::socket socket, const endpoint& target,
@@ -197,6 +189,21 @@ result<tcp::socket> race_failure(const endpoint& target, const std::vector<std::
 }
 
 }  // namespace
+
+std::string explain_tls_failure(const std::error_code& ec, const SSL* ssl) {
+  if (std::string_view(ec.category().name()) != "asio.ssl") return "";
+  long verify = ssl ? SSL_get_verify_result(ssl) : X509_V_OK;
+  if (verify != X509_V_OK) {
+    return "; this client rejected the node's certificate: " +
+           std::string(X509_verify_cert_error_string(verify)) +
+           " (tlsCaPath must name the CA that signed the node's tlsSvrCertPath)";
+  }
+  // OpenSSL numbers the alerts a peer sends from SSL_AD_REASON_OFFSET on.
+  auto reason = ERR_GET_REASON(static_cast<unsigned long>(ec.value()));
+  if (reason < SSL_AD_REASON_OFFSET) return "";
+  return "; the node refused this client's certificate: tlsCliCertPath must be signed by the CA "
+         "in the node's tlsCaPath and be valid now, and tlsCliKeyPath must be its key";
+}
 
 connect_options connect_options::from_config(const config& cfg, const tls_config& tls) {
   connect_options options;

@@ -51,6 +51,14 @@ asio::awaitable<result<asio::ip::tcp::socket>> race_connect(
     const endpoint& target, std::vector<asio::ip::tcp::endpoint> addresses,
     const connect_options& options);
 
+// What a TLS failure seen by a client most likely means, as a clause to append to the error:
+// the node's certificate failed verification here (check tlsCaPath), or the node answered
+// with an alert, which in strait means it refused this client's certificate (check
+// tlsCliCertPath and tlsCliKeyPath). With TLS 1.3 the node judges the client certificate only
+// after the client has finished its handshake, so the alert can arrive with the first read.
+// `ssl` may be null. Empty when the error is not an OpenSSL one.
+std::string explain_tls_failure(const std::error_code& ec, const SSL* ssl);
+
 // Resolves `target`, races its addresses and, when options.tls is set, completes a mutual-TLS
 // handshake within `handshake_timeout`. Besides the errors of resolve() and race_connect():
 // errc::handshake_timeout; errc::peer_does_not_speak_tls when the node answered the handshake
