@@ -16,6 +16,7 @@
 
 #include <openssl/err.h>
 
+#include <atomic>
 #include <deque>
 #include <unordered_map>
 
@@ -81,7 +82,7 @@ class client_core : public std::enable_shared_from_this<client_core> {
   };
 
   void admit(std::unique_ptr<call> c, milliseconds timeout);
-  void watch_cancellation(call& c);
+  void watch_cancellation(asio::cancellation_slot slot, std::uint64_t id);
   void route(call& c);
   std::shared_ptr<client_connection> pick_connection();
   void ensure_connecting();
@@ -100,7 +101,8 @@ class client_core : public std::enable_shared_from_this<client_core> {
   std::vector<endpoint_backoff> backoff_;
   std::size_t active_endpoint_ = 0;
   std::size_t next_connection_ = 0;
-  std::uint64_t next_call_id_ = 1;
+  // Calls are numbered as they start, on the caller's thread.
+  std::atomic<std::uint64_t> next_call_id_{1};
   std::uint64_t next_connection_id_ = 1;
   bool connecting_ = false;
   bool closed_ = false;
@@ -153,8 +155,12 @@ class client_connection : public connection {
 void client_core::start_call(std::uint32_t type, std::string body, call_options options,
                              completion handler) {
   auto c = std::make_unique<call>(std::move(handler));
+  c->id = next_call_id_++;
   c->type = type;
   c->request = std::move(body);
+  // The slot is connected while the call starts, as Asio expects, so that a cancellation
+  // emitted as soon as async_call returns is not lost: it reaches the strand after admit().
+  watch_cancellation(asio::get_associated_cancellation_slot(c->handler), c->id);
   auto timeout = options.timeout.count() > 0 ? options.timeout : options_.call_timeout;
   asio::post(strand_, [self = shared_from_this(), c = std::move(c), timeout]() mutable {
     self->admit(std::move(c), timeout);
@@ -172,7 +178,6 @@ void client_core::admit(std::unique_ptr<call> c, milliseconds timeout) {
                                      options_.limits.max_calls_in_flight, ")")});
   }
 
-  c->id = next_call_id_++;
   c->deadline = std::make_unique<asio::steady_timer>(strand_, timeout);
   c->deadline->async_wait([weak = weak_from_this(), id = c->id, timeout](std::error_code ec) {
     auto self = weak.lock();
@@ -186,17 +191,15 @@ void client_core::admit(std::unique_ptr<call> c, milliseconds timeout) {
                                 written ? "sent" : "not sent", ")"),
                   .node = node});
   });
-  watch_cancellation(*c);
 
   auto& placed = *c;
   calls_.emplace(c->id, std::move(c));
   route(placed);
 }
 
-void client_core::watch_cancellation(call& c) {
-  auto slot = asio::get_associated_cancellation_slot(c.handler);
+void client_core::watch_cancellation(asio::cancellation_slot slot, std::uint64_t id) {
   if (!slot.is_connected()) return;
-  slot.assign([weak = weak_from_this(), id = c.id, strand = strand_](asio::cancellation_type) {
+  slot.assign([weak = weak_from_this(), id, strand = strand_](asio::cancellation_type) {
     asio::post(strand, [weak, id] {
       if (auto self = weak.lock()) {
         self->finish(id, make_error_code(errc::call_cancelled),
@@ -399,11 +402,11 @@ void client_core::finish(std::uint64_t id, std::error_code ec, reply r) {
   auto c = std::move(it->second);
   calls_.erase(it);
   c->deadline->cancel();
-  asio::get_associated_cancellation_slot(c->handler).clear();
   finish_now(std::move(c->handler), ec, std::move(r));
 }
 
 void client_core::finish_now(completion handler, std::error_code ec, reply r) {
+  asio::get_associated_cancellation_slot(handler).clear();
   // Never inline: the caller may hold state that the handler touches. Then on the handler's
   // own executor (a coroutine's, a strand), or the client's when it has none.
   asio::post(executor_, [handler = std::move(handler), ec, r = std::move(r)]() mutable {
