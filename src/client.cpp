@@ -172,6 +172,13 @@ void client_core::admit(std::unique_ptr<call> c, milliseconds timeout) {
     return finish_now(std::move(c->handler), make_error_code(errc::shutting_down),
                       {.detail = "the client is closed"});
   }
+  if (c->request.size() > options_.limits.max_message_size) {
+    // Sent, it would make the node close the connection, and every call on it would be lost.
+    return finish_now(
+        std::move(c->handler), make_error_code(errc::message_too_large),
+        {.detail = cat("the request of ", c->request.size(), " bytes exceeds maxMessageSize ",
+                       options_.limits.max_message_size, "; it was not sent")});
+  }
   if (calls_.size() >= options_.limits.max_calls_in_flight) {
     return finish_now(std::move(c->handler), make_error_code(errc::overloaded),
                       {.detail = cat(calls_.size(), " calls are in flight (maxCallsInFlight ",

@@ -71,6 +71,8 @@ struct client_options {
 // - errc::lost_after_send: it broke after; the node may have handled the request;
 // - errc::call_timeout, errc::call_cancelled: the request may have been handled if it was sent;
 // - errc::overloaded: too many calls in flight or bytes queued on the connection; not sent;
+// - errc::message_too_large: the request is larger than maxMessageSize (not sent), or the
+//   node's response to it was (the node sent an error instead);
 // - errc::unknown_message_type, errc::handler_failed, errc::shutting_down: the node's answer;
 // - errc::shutting_down: the client was closed before the call ended.
 class client {
