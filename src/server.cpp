@@ -163,12 +163,18 @@ class server_connection : public connection {
 
   void answer(std::uint64_t call_id, std::uint32_t type, bool ok, std::string body) {
     --in_flight_;
-    if (ok) {
-      send({.kind = wire::frame_kind::response, .message_type = type, .call_id = call_id},
-           std::move(body));
-    } else {
+    if (!ok) {
       refuse_call({.message_type = type, .call_id = call_id}, errc::handler_failed,
                   std::move(body));
+    } else if (body.size() > limits().max_message_size) {
+      // The client would close the connection on it, losing every other call with it.
+      auto problem = cat("the response of ", body.size(), " bytes to message type ", type,
+                         " exceeds maxMessageSize ", limits().max_message_size);
+      log(log_level::warning, "rpc", label(), ": ", problem);
+      refuse_call({.message_type = type, .call_id = call_id}, errc::message_too_large, problem);
+    } else {
+      send({.kind = wire::frame_kind::response, .message_type = type, .call_id = call_id},
+           std::move(body));
     }
     resume_reading();
     close_if_drained();

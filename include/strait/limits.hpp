@@ -12,7 +12,9 @@ class config;
 // Per-connection bounds, the same on both sides of a connection. The defaults are those of
 // the configuration keys named beside each field.
 struct connection_limits {
-  // maxMessageSize: the largest body accepted; larger frames close the connection unread.
+  // maxMessageSize: the largest body sent or accepted. A larger frame received closes the
+  // connection unread; a larger request or response is not sent, and fails its own call with
+  // errc::message_too_large instead.
   std::uint32_t max_message_size = 16 * 1024 * 1024;
   // maxCallsInFlight: calls sent and not yet answered. A client fails further calls with
   // errc::overloaded; a node stops reading the connection until answers go out.
