@@ -3,6 +3,7 @@
 
 #include <strait/config.hpp>
 
+#include "deadline.hpp"
 #include "log_internal.hpp"
 
 #include <boost/asio/co_spawn.hpp>
@@ -310,13 +311,7 @@ namespace strait::detail {
 
 asio::awaitable<result<frame>> read_frame_within(stream& s, std::chrono::milliseconds deadline,
                                                  std::uint32_t max_body_size) {
-  bool timed_out = false;
-  asio::steady_timer timer(s.get_executor(), deadline);
-  timer.async_wait([&s, &timed_out](std::error_code ec) {
-    if (ec) return;
-    timed_out = true;
-    s.close();
-  });
+  deadline_guard guard(s.get_executor(), deadline, [&s] { s.close(); });
 
   wire::header_bytes bytes{};
   auto [ec, n] = co_await s.read_exactly(asio::buffer(bytes));
@@ -324,7 +319,6 @@ asio::awaitable<result<frame>> read_frame_within(stream& s, std::chrono::millise
   if (!ec) {
     auto decoded = wire::decode(bytes, max_body_size);
     if (decoded.status != wire::decode_status::ok) {
-      timer.cancel();
       auto code = decoded.status == wire::decode_status::bad_version ? errc::version_mismatch
                   : decoded.status == wire::decode_status::too_large ? errc::message_too_large
                                                                      : errc::protocol_error;
@@ -334,9 +328,7 @@ asio::awaitable<result<frame>> read_frame_within(stream& s, std::chrono::millise
     received.body.resize(decoded.header.body_size);
     std::tie(ec, n) = co_await s.read_exactly(asio::buffer(received.body));
   }
-  timer.cancel();
-
-  if (timed_out) {
+  if (guard.expired()) {
     co_return result<frame>::failure(
         make_error_code(errc::handshake_timeout),
         "no answer within " + std::to_string(deadline.count()) + " ms (handshakeTimeoutMs)");

@@ -4,6 +4,7 @@
 #include <strait/config.hpp>
 
 #include "connection.hpp"
+#include "deadline.hpp"
 #include "log_internal.hpp"
 
 #include <boost/asio/co_spawn.hpp>
@@ -270,19 +271,19 @@ asio::awaitable<void> server_core::admit(tcp::socket socket) {
 // Peeks at the first byte to tell TLS from plain before committing to either, so that a peer
 // of the other mode hears what is wrong instead of a bare handshake error.
 asio::awaitable<result<stream>> server_core::open_stream(tcp::socket& socket) {
+  boost::system::error_code ec;
   bool timed_out = false;
-  asio::steady_timer timer(socket.get_executor(), options_.handshake_timeout);
-  timer.async_wait([&](std::error_code ec) {
-    if (ec) return;
-    timed_out = true;
-    boost::system::error_code ignored;
-    socket.close(ignored);
-  });
-  auto [ec] =
-      co_await socket.async_wait(tcp::socket::wait_read, asio::as_tuple(asio::use_awaitable));
+  {
+    deadline_guard guard(socket.get_executor(), options_.handshake_timeout, [&socket] {
+      boost::system::error_code ignored;
+      socket.close(ignored);
+    });
+    std::tie(ec) =
+        co_await socket.async_wait(tcp::socket::wait_read, asio::as_tuple(asio::use_awaitable));
+    timed_out = guard.expired();
+  }
   std::uint8_t first = 0;
   if (!ec) socket.receive(asio::buffer(&first, 1), tcp::socket::message_peek, ec);
-  timer.cancel();
   if (timed_out) {
     co_return result<stream>::failure(make_error_code(errc::handshake_timeout),
                                       "the peer sent nothing within " +
@@ -333,32 +334,30 @@ asio::awaitable<void> server_core::refuse(tcp::socket socket, errc code, std::st
   s.tcp().shutdown(tcp::socket::shutdown_send, ec);
 
   // Wait briefly for the peer to read the answer and close its side.
-  asio::steady_timer timer(s.get_executor(), milliseconds(1000));
-  timer.async_wait([&s](std::error_code e) {
-    if (!e) s.close();
-  });
-  for (int reads = 0; reads < 64; ++reads) {
-    auto [read_ec, n] = co_await s.read_some(asio::buffer(discard));
-    if (read_ec) break;
+  {
+    deadline_guard guard(s.get_executor(), milliseconds(1000), [&s] { s.close(); });
+    for (int reads = 0; reads < 64; ++reads) {
+      auto [read_ec, n] = co_await s.read_some(asio::buffer(discard));
+      if (read_ec) break;
+    }
   }
-  timer.cancel();
   s.close();
 }
 
 asio::awaitable<result<stream>> server_core::tls_handshake(tcp::socket socket) {
   auto peer = show_peer(socket);
   stream::tls_socket tls(std::move(socket), *options_.tls);
+  boost::system::error_code ec;
   bool timed_out = false;
-  asio::steady_timer timer(tls.get_executor(), options_.handshake_timeout);
-  timer.async_wait([&](std::error_code ec) {
-    if (ec) return;
-    timed_out = true;
-    boost::system::error_code ignored;
-    tls.next_layer().close(ignored);
-  });
-  auto [ec] = co_await tls.async_handshake(asio::ssl::stream_base::server,
-                                           asio::as_tuple(asio::use_awaitable));
-  timer.cancel();
+  {
+    deadline_guard guard(tls.get_executor(), options_.handshake_timeout, [&tls] {
+      boost::system::error_code ignored;
+      tls.next_layer().close(ignored);
+    });
+    std::tie(ec) = co_await tls.async_handshake(asio::ssl::stream_base::server,
+                                                asio::as_tuple(asio::use_awaitable));
+    timed_out = guard.expired();
+  }
   if (timed_out) {
     co_return result<stream>::failure(make_error_code(errc::handshake_timeout),
                                       "TLS handshake with " + peer + " did not finish within " +
