@@ -180,6 +180,28 @@ TEST(RpcCall, BoundCancellationSlotEndsAPendingCallWithCallCancelled) {
   EXPECT_EQ(next.answer.body, "still here");
 }
 
+TEST(RpcCall, CancellationEmittedAsSoonAsTheCallStartsStillCancelsIt) {
+  auto ended = std::make_shared<std::promise<outcome>>();
+  test_node node;
+  node.hold(held_type);
+  ASSERT_TRUE(node.start());
+  test_client caller({.endpoints = {node.where()}});
+
+  asio::cancellation_signal signal;
+  caller.get().async_call(
+      held_type, "cancel me at once",
+      asio::bind_cancellation_slot(signal.slot(), [ended](std::error_code ec, reply r) {
+        ended->set_value({true, ec, std::move(r)});
+      }));
+  // An operation connects to its slot when it starts, so this signal is not lost.
+  signal.emit(asio::cancellation_type::terminal);
+
+  auto pending = ended->get_future();
+  auto done = await(pending, 5s);
+  ASSERT_TRUE(done.completed) << "the cancellation was lost";
+  EXPECT_EQ(done.code, errc::call_cancelled) << describe(done);
+}
+
 // --- Lost nodes and failover ------------------------------------------------------------------
 
 TEST(RpcFailure, NodeStoppedMidCallEndsEveryPendingCallWithLostAfterOrBeforeSend) {
@@ -193,6 +215,7 @@ TEST(RpcFailure, NodeStoppedMidCallEndsEveryPendingCallWithLostAfterOrBeforeSend
   // A body the kernel cannot hold for a node that has stopped reading.
   const std::size_t stuck_size = kernel_buffer_bytes() + 1024 * 1024;
   connection_limits limits;
+  limits.max_message_size = setup.limits.max_message_size;
   limits.max_send_queue_bytes = 4 * stuck_size;
   test_client caller({.endpoints = {node.where()}, .limits = limits});
 
@@ -261,6 +284,29 @@ TEST(RpcFailover, CallsReachTheSecondEndpointWhenTheFirstRefuses) {
   }
 }
 
+TEST(RpcFailover, CallsMoveToTheSecondEndpointWhenTheFirstNodeStops) {
+  auto first = std::make_unique<test_node>();
+  first->handle(echo_type, echo);
+  ASSERT_TRUE(first->start());
+  test_node second({.family = loopback::ipv6});
+  second.handle(echo_type, echo);
+  ASSERT_TRUE(second.start());
+  const auto first_endpoint = first->where();
+  test_client caller({.endpoints = {first_endpoint, second.where()}});
+
+  auto before = caller.call(echo_type, "first");
+  ASSERT_FALSE(before.code) << describe(before);
+  EXPECT_EQ(before.answer.node, first_endpoint);
+
+  first.reset();
+  auto after = caller.call(echo_type, "second");
+  // A call placed before the client noticed the loss was never written: safe to retry.
+  if (after.code == errc::lost_before_send) after = caller.call(echo_type, "second");
+  ASSERT_TRUE(after.completed);
+  EXPECT_FALSE(after.code) << describe(after);
+  EXPECT_EQ(after.answer.node, second.where());
+}
+
 TEST(RpcFailover, EveryEndpointRefusingFailsWithConnectFailedNamingEach) {
   auto first = loopback_endpoint(loopback::ipv4, refused_port(loopback::ipv4));
   auto second = loopback_endpoint(loopback::ipv6, refused_port(loopback::ipv6));
@@ -271,6 +317,19 @@ TEST(RpcFailover, EveryEndpointRefusingFailsWithConnectFailedNamingEach) {
   EXPECT_EQ(done.code, errc::connect_failed) << describe(done);
   EXPECT_TRUE(contains(done.answer.detail, first.to_string())) << done.answer.detail;
   EXPECT_TRUE(contains(done.answer.detail, second.to_string())) << done.answer.detail;
+}
+
+TEST(RpcKeepAlive, CallToANodeThatGoesSilentEndsWithLostAfterSend) {
+  silent_node node;
+  connection_limits limits;
+  limits.keep_alive_interval = 100ms;
+  limits.dead_peer_timeout = 300ms;
+  test_client caller({.endpoints = {node.where()}, .limits = limits, .call_timeout = 60s});
+
+  auto done = caller.call(echo_type, "anyone?", {}, 10s);
+  ASSERT_TRUE(done.completed) << "the call waited for a node that had gone silent";
+  EXPECT_EQ(done.code, errc::lost_after_send) << describe(done);
+  EXPECT_TRUE(contains(done.answer.detail, "deadPeerTimeoutMs")) << done.answer.detail;
 }
 
 // --- Node answers that end a call -------------------------------------------------------------
@@ -300,6 +359,61 @@ TEST(RpcLimits, OversizedRequestEndsItsCallAndTheNodeKeepsServingOthers) {
   auto again = sender.call(echo_type, "small again");
   EXPECT_FALSE(again.code) << describe(again);
   EXPECT_EQ(handled.load(), 2);
+}
+
+TEST(RpcLimits, RequestOverTheClientsMaxMessageSizeFailsAloneWithoutBeingSent) {
+  connection_limits limits;
+  limits.max_message_size = 64 * 1024;
+  node_setup setup;
+  setup.limits = limits;
+  test_node node(setup);
+  auto& held = node.hold(held_type);
+  node.handle(echo_type, echo);
+  ASSERT_TRUE(node.start());
+  test_client caller({.endpoints = {node.where()}, .limits = limits});
+
+  auto in_flight = caller.start(held_type, "in flight");
+  ASSERT_TRUE(held.wait_for_arrivals(1));
+  auto big = caller.call(echo_type, std::string(limits.max_message_size + 1, 'x'));
+  ASSERT_TRUE(big.completed);
+  EXPECT_EQ(big.code, errc::message_too_large) << describe(big);
+  EXPECT_TRUE(contains(big.answer.detail, "65537")) << big.answer.detail;
+  EXPECT_TRUE(contains(big.answer.detail, "maxMessageSize 65536")) << big.answer.detail;
+
+  // The call already on the connection is not lost with it.
+  held.reply_all("fine");
+  auto done = await(in_flight);
+  ASSERT_TRUE(done.completed);
+  EXPECT_FALSE(done.code) << describe(done);
+  EXPECT_EQ(done.answer.body, "fine");
+  EXPECT_EQ(node.server().connection_count(), 1u);
+}
+
+TEST(RpcLimits, ResponseOverTheNodesMaxMessageSizeFailsThatCallOnly) {
+  constexpr std::uint32_t big_answer_type = 3;
+  connection_limits limits;
+  limits.max_message_size = 64 * 1024;
+  node_setup setup;
+  setup.limits = limits;
+  test_node node(setup);
+  node.handle(big_answer_type, [&](std::string, responder answer) {
+    answer.reply(std::string(limits.max_message_size + 1, 'a'));
+  });
+  node.handle(echo_type, [](std::string, responder answer) {
+    answer.reply(std::to_string(answer.context().connection_id));
+  });
+  ASSERT_TRUE(node.start());
+  test_client caller({.endpoints = {node.where()}, .limits = limits});
+
+  auto before = caller.call(echo_type, "");
+  ASSERT_FALSE(before.code) << describe(before);
+  auto big = caller.call(big_answer_type, "");
+  ASSERT_TRUE(big.completed);
+  EXPECT_EQ(big.code, errc::message_too_large) << describe(big);
+  EXPECT_TRUE(contains(big.answer.detail, "maxMessageSize 65536")) << big.answer.detail;
+  auto after = caller.call(echo_type, "");
+  ASSERT_FALSE(after.code) << describe(after);
+  EXPECT_EQ(after.answer.body, before.answer.body) << "the connection was replaced";
 }
 
 TEST(RpcCall, UnknownMessageTypeFailsThatCallAndTheConnectionStaysUsable) {
@@ -357,16 +471,16 @@ TEST(RpcCall, HandlerThatFailsOrDropsItsResponderEndsTheCallWithHandlerFailed) {
 
 // --- Graceful shutdown ------------------------------------------------------------------------
 
-TEST(RpcShutdown, GracefulShutdownFinishesCallsInFlightAndSendsNewCallsElsewhere) {
+void check_graceful_shutdown(link_mode mode) {
   auto shut = std::make_shared<std::promise<void>>();
-  test_node first({.shutdown_timeout = 30s});
+  test_node first({.mode = mode, .shutdown_timeout = 30s});
   auto& held = first.hold(held_type);
   first.handle(echo_type, echo);
   ASSERT_TRUE(first.start());
-  test_node second;
+  test_node second({.mode = mode});
   second.handle(echo_type, echo);
   ASSERT_TRUE(second.start());
-  test_client caller({.endpoints = {first.where(), second.where()}});
+  test_client caller({.endpoints = {first.where(), second.where()}, .mode = mode});
 
   auto warm = caller.call(echo_type, "warm");
   ASSERT_FALSE(warm.code) << describe(warm);
@@ -398,6 +512,13 @@ TEST(RpcShutdown, GracefulShutdownFinishesCallsInFlightAndSendsNewCallsElsewhere
   EXPECT_EQ(answered.answer.node, first.where());
   ASSERT_EQ(shut_down.wait_for(10s), std::future_status::ready);
   EXPECT_EQ(first.server().connection_count(), 0u);
+}
+
+TEST(RpcShutdown, GracefulShutdownFinishesCallsInFlightAndSendsNewCallsElsewhere) {
+  for (auto mode : {link_mode::plain, link_mode::mutual_tls}) {
+    SCOPED_TRACE(to_string(mode));
+    check_graceful_shutdown(mode);
+  }
 }
 
 // --- Back-pressure ----------------------------------------------------------------------------
@@ -612,6 +733,38 @@ TEST(RpcProtocol, MalformedFrameAfterHelloGetsAnErrorFrameAndTheNodeStaysUp) {
     ASSERT_TRUE(peer.connected()) << peer.error().message();
     ASSERT_TRUE(peer.hello());
     expect_refused_and_node_up(node, peer, c);
+  }
+}
+
+struct stalled_setup_case {
+  std::string name;
+  link_mode mode;
+  // What the peer sends before it stops.
+  std::string bytes;
+};
+
+TEST(RpcProtocol, PeerThatStallsDuringSetUpIsClosedAfterHandshakeTimeout) {
+  const std::vector<stalled_setup_case> cases = {
+      {"nothing at all", link_mode::plain, ""},
+      {"half a hello", link_mode::plain, raw_header(1, 1).substr(0, 10)},
+      {"the first byte of a TLS handshake", link_mode::mutual_tls, "\x16"},
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.name);
+    test_node node({.mode = c.mode, .handshake_timeout = 200ms});
+    node.handle(echo_type, echo);
+    ASSERT_TRUE(node.start());
+    raw_peer peer(node.where());
+    ASSERT_TRUE(peer.connected()) << peer.error().message();
+    if (!c.bytes.empty()) {
+      ASSERT_TRUE(peer.send(c.bytes)) << peer.error().message();
+    }
+
+    EXPECT_TRUE(peer.wait_closed(5s)) << peer.error().message();
+    EXPECT_EQ(node.server().connection_count(), 0u);
+    test_client caller({.endpoints = {node.where()}, .mode = c.mode});
+    auto done = caller.call(echo_type, "still up");
+    EXPECT_FALSE(done.code) << describe(done);
   }
 }
 

@@ -367,6 +367,44 @@ bool raw_peer::wait_closed(milliseconds within) {
   return false;
 }
 
+// ---------------------------------------------------------------------------------------------
+
+silent_node::silent_node()
+    : acceptor_(context_, tcp::endpoint(asio::ip::make_address("::1"), 0)), socket_(context_) {
+  accept();
+  thread_ = std::thread([this] { context_.run(); });
+}
+
+silent_node::~silent_node() {
+  context_.stop();
+  thread_.join();
+}
+
+endpoint silent_node::where() const {
+  return loopback_endpoint(loopback::ipv6, acceptor_.local_endpoint().port());
+}
+
+void silent_node::accept() {
+  acceptor_.async_accept(socket_, [this](boost::system::error_code ec) {
+    if (ec) return;
+    asio::async_read(socket_, asio::buffer(hello_),
+                     [this](boost::system::error_code e, std::size_t) {
+                       if (e) return;
+                       hello_ = wire::encode({.kind = wire::frame_kind::hello});
+                       asio::async_write(socket_, asio::buffer(hello_),
+                                         [this](boost::system::error_code w, std::size_t) {
+                                           if (!w) discard();
+                                         });
+                     });
+  });
+}
+
+void silent_node::discard() {
+  socket_.async_read_some(asio::buffer(buffer_), [this](boost::system::error_code ec, std::size_t) {
+    if (!ec) discard();
+  });
+}
+
 std::string raw_header(std::uint8_t version, std::uint8_t kind, std::uint32_t body_size) {
   auto bytes = wire::encode({.body_size = body_size});
   bytes[4] = version;

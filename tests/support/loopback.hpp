@@ -15,6 +15,7 @@
 
 #include <gtest/gtest.h>
 
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -24,8 +25,10 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <ostream>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <vector>
 
 namespace strait::test_support {
@@ -213,7 +216,38 @@ class raw_peer {
   std::size_t discarded_ = 0;
 };
 
+// A node that completes the hello exchange with its first client and then goes silent: it
+// reads and discards whatever arrives, pings included, and answers nothing. Listens on [::1].
+class silent_node {
+ public:
+  silent_node();
+  // Stops its thread and closes the connection.
+  ~silent_node();
+  silent_node(const silent_node&) = delete;
+  silent_node& operator=(const silent_node&) = delete;
+
+  endpoint where() const;
+
+ private:
+  void accept();
+  void discard();
+
+  asio::io_context context_;
+  asio::ip::tcp::acceptor acceptor_;
+  asio::ip::tcp::socket socket_;
+  std::array<std::uint8_t, 4096> buffer_{};
+  wire::header_bytes hello_{};
+  std::thread thread_;
+};
+
 // A header in wire order, with any version or kind byte, for bytes a strait peer never sends.
 std::string raw_header(std::uint8_t version, std::uint8_t kind, std::uint32_t body_size = 0);
 
 }  // namespace strait::test_support
+
+namespace strait {
+// Lets GoogleTest show an endpoint as text in failure messages.
+inline void PrintTo(const endpoint& e, std::ostream* out) {
+  *out << e.to_string();
+}
+}  // namespace strait
