@@ -389,15 +389,16 @@ void client_core::on_connection_closed(const client_connection* conn, const std:
 void client_core::close() {
   asio::post(strand_, [self = shared_from_this()] {
     self->closed_ = true;
-    auto pool = std::move(self->pool_);
-    for (auto& conn : pool)
-      conn->close(make_error_code(errc::shutting_down), "the client closed");
+    // Calls end first: closing a connection would end its calls as lost instead.
     std::vector<std::uint64_t> ids;
     for (auto& [id, c] : self->calls_)
       ids.push_back(id);
     for (auto id : ids) {
       self->finish(id, make_error_code(errc::shutting_down), {.detail = "the client was closed"});
     }
+    auto pool = std::move(self->pool_);
+    for (auto& conn : pool)
+      conn->close(make_error_code(errc::shutting_down), "the client closed");
   });
 }
 
