@@ -31,6 +31,10 @@ std::string describe(const outcome& done) {
   return done.code.message() + ": " + done.answer.detail;
 }
 
+std::string cat_call(std::size_t client, std::size_t call) {
+  return "client " + std::to_string(client) + " call " + std::to_string(call);
+}
+
 bool contains(const std::string& text, std::string_view part) {
   return text.find(part) != std::string::npos;
 }
@@ -124,6 +128,93 @@ TEST(RpcCall, TenThousandPipelinedCallsOnOneConnectionEachCompleteOnceWithTheirO
   EXPECT_EQ(handled.load(), calls);
   std::lock_guard lock(mutex);
   EXPECT_EQ(connections.size(), 1u);
+}
+
+TEST(RpcCall, ManyClientsWithSeveralConnectionsEachGetTheirOwnAnswers) {
+  constexpr std::size_t clients = 6;
+  constexpr std::size_t calls_per_client = 500;
+  std::mutex mutex;
+  std::set<std::uint64_t> connections;
+  test_node node({}, 2);
+  node.handle(echo_type, [&](std::string request, responder answer) {
+    {
+      std::lock_guard lock(mutex);
+      connections.insert(answer.context().connection_id);
+    }
+    answer.reply(std::move(request));
+  });
+  ASSERT_TRUE(node.start());
+
+  std::vector<std::unique_ptr<test_client>> callers;
+  std::vector<std::vector<std::future<outcome>>> pending(clients);
+  for (std::size_t k = 0; k < clients; ++k) {
+    callers.push_back(std::make_unique<test_client>(
+        client_setup{.endpoints = {node.where()}, .connections_per_endpoint = 2}, 2));
+    // A client opens its connections as calls come; the first call makes it open them all.
+    auto first = callers.back()->call(echo_type, "first");
+    ASSERT_FALSE(first.code) << describe(first);
+  }
+  ASSERT_TRUE(node.wait_for_connections(2 * clients));
+  {
+    std::lock_guard lock(mutex);
+    connections.clear();
+  }
+  for (std::size_t i = 0; i < calls_per_client; ++i) {
+    for (std::size_t k = 0; k < clients; ++k)
+      pending[k].push_back(callers[k]->start(echo_type, cat_call(k, i)));
+  }
+
+  std::size_t wrong = 0;
+  for (std::size_t k = 0; k < clients; ++k) {
+    for (std::size_t i = 0; i < calls_per_client; ++i) {
+      auto done = await(pending[k][i], 60s);
+      ASSERT_TRUE(done.completed) << "client " << k << " call " << i;
+      if (done.code || done.answer.body != cat_call(k, i)) ++wrong;
+    }
+  }
+  EXPECT_EQ(wrong, 0u);
+  std::lock_guard lock(mutex);
+  EXPECT_EQ(connections.size(), 2 * clients) << "calls were not spread over the connections";
+}
+
+TEST(RpcCall, CallsPastMaxCallsInFlightFailAtOnceWithOverloaded) {
+  test_node node;
+  auto& held = node.hold(held_type);
+  ASSERT_TRUE(node.start());
+  connection_limits limits;
+  limits.max_calls_in_flight = 2;
+  test_client caller({.endpoints = {node.where()}, .limits = limits});
+
+  auto first = caller.start(held_type, "one");
+  auto second = caller.start(held_type, "two");
+  ASSERT_TRUE(held.wait_for_arrivals(2));
+  auto third = caller.call(held_type, "three");
+  ASSERT_TRUE(third.completed);
+  EXPECT_EQ(third.code, errc::overloaded) << describe(third);
+  EXPECT_TRUE(contains(third.answer.detail, "maxCallsInFlight 2")) << third.answer.detail;
+
+  held.reply_all("done");
+  EXPECT_FALSE(await(first).code);
+  EXPECT_FALSE(await(second).code);
+  EXPECT_EQ(held.arrivals(), 2u);
+}
+
+TEST(RpcCall, ClosingTheClientEndsPendingAndLaterCallsWithShuttingDown) {
+  test_node node;
+  auto& held = node.hold(held_type);
+  ASSERT_TRUE(node.start());
+  test_client caller({.endpoints = {node.where()}});
+
+  auto pending = caller.start(held_type, "pending");
+  ASSERT_TRUE(held.wait_for_arrivals(1));
+  caller.get().close();
+  auto ended = await(pending);
+  ASSERT_TRUE(ended.completed);
+  EXPECT_EQ(ended.code, errc::shutting_down) << describe(ended);
+  auto later = caller.call(held_type, "later");
+  ASSERT_TRUE(later.completed);
+  EXPECT_EQ(later.code, errc::shutting_down) << describe(later);
+  EXPECT_TRUE(node.wait_for_connections(0));
 }
 
 // --- Deadlines and cancellation ---------------------------------------------------------------
@@ -734,6 +825,20 @@ TEST(RpcProtocol, MalformedFrameAfterHelloGetsAnErrorFrameAndTheNodeStaysUp) {
     ASSERT_TRUE(peer.hello());
     expect_refused_and_node_up(node, peer, c);
   }
+}
+
+TEST(RpcProtocol, NodeThatNeverAnswersHelloFailsTheCallWithHandshakeTimeout) {
+  // The kernel completes the connection into the backlog; nobody ever reads the hello.
+  asio::io_context context;
+  asio::ip::tcp::acceptor mute(context, {asio::ip::make_address("::1"), 0});
+  auto where = loopback_endpoint(loopback::ipv6, mute.local_endpoint().port());
+  test_client caller({.endpoints = {where}, .handshake_timeout = 200ms});
+
+  auto done = caller.call(echo_type, "hello?");
+  ASSERT_TRUE(done.completed);
+  EXPECT_EQ(done.code, errc::handshake_timeout) << describe(done);
+  EXPECT_TRUE(contains(done.answer.detail, where.to_string())) << done.answer.detail;
+  EXPECT_TRUE(contains(done.answer.detail, "handshakeTimeoutMs")) << done.answer.detail;
 }
 
 struct stalled_setup_case {

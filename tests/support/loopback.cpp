@@ -62,6 +62,8 @@ client_options caller_options(const client_setup& setup) {
   options.limits = setup.limits;
   options.call_timeout = setup.call_timeout;
   options.reconnect_delay = setup.reconnect_delay;
+  options.connect.handshake_timeout = setup.handshake_timeout;
+  options.connections_per_endpoint = setup.connections_per_endpoint;
   return options;
 }
 

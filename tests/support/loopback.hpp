@@ -127,6 +127,8 @@ struct client_setup {
   connection_limits limits;
   milliseconds call_timeout{10000};
   milliseconds reconnect_delay{100};
+  milliseconds handshake_timeout{5000};
+  std::size_t connections_per_endpoint = 1;
 };
 
 // How a call ended, or that it did not end within the wait.
