@@ -131,21 +131,26 @@ asio::awaitable<bool> connection::fill(std::size_t at_least) {
   co_return true;
 }
 
-// A body larger than the read buffer is read straight into its own string.
+// A body larger than the read buffer is read straight into its own string, as it comes: every
+// piece counts as a sign of life, so a large body on a slow link is not taken for silence.
 asio::awaitable<bool> connection::read_body(std::uint32_t size, std::string& body) {
-  std::size_t buffered = std::min<std::size_t>(size, end_ - begin_);
-  body.assign(reinterpret_cast<const char*>(buffer_.data() + begin_), buffered);
-  begin_ += buffered;
-  if (buffered == size) co_return true;
+  std::size_t have = std::min<std::size_t>(size, end_ - begin_);
+  body.assign(reinterpret_cast<const char*>(buffer_.data() + begin_), have);
+  begin_ += have;
+  if (have == size) co_return true;
 
   body.resize(size);
-  auto [ec, n] =
-      co_await stream_.read_exactly(asio::buffer(body.data() + buffered, size - buffered));
-  if (ec) {
-    if (!closed_) close(ec, is_quiet_close(ec) ? "the peer closed the connection" : ec.message());
-    co_return false;
+  while (have < size) {
+    auto [ec, n] = co_await stream_.read_some(asio::buffer(body.data() + have, size - have));
+    if (ec) {
+      if (!closed_) {
+        close(ec, is_quiet_close(ec) ? "the peer closed the connection" : ec.message());
+      }
+      co_return false;
+    }
+    have += n;
+    last_received_ = clock::now();
   }
-  last_received_ = clock::now();
   co_return true;
 }
 
