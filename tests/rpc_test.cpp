@@ -217,6 +217,38 @@ TEST(RpcCall, ClosingTheClientEndsPendingAndLaterCallsWithShuttingDown) {
   EXPECT_TRUE(node.wait_for_connections(0));
 }
 
+TEST(RpcCall, BodiesOfEverySizeRoundTripIntactWhenPipelined) {
+  // Around the read buffer (16 KiB) and the size from which TLS writes a body uncopied (64 KiB).
+  const std::vector<std::size_t> sizes = {0,     1,     27,    28,    16383,   16384,
+                                          16385, 65535, 65536, 65537, 1 << 20, 3 << 20};
+  for (auto mode : {link_mode::plain, link_mode::mutual_tls}) {
+    SCOPED_TRACE(to_string(mode));
+    test_node node({.mode = mode});
+    node.handle(echo_type, echo);
+    ASSERT_TRUE(node.start());
+    test_client caller({.endpoints = {node.where()}, .mode = mode});
+
+    std::vector<std::string> bodies;
+    for (std::size_t round = 0; round < 3; ++round) {
+      for (auto size : sizes) {
+        std::string body(size, '\0');
+        for (std::size_t i = 0; i < size; ++i)
+          body[i] = static_cast<char>('a' + (i * 7 + size + round) % 26);
+        bodies.push_back(std::move(body));
+      }
+    }
+    std::vector<std::future<outcome>> pending;
+    for (const auto& body : bodies)
+      pending.push_back(caller.start(echo_type, body));
+    for (std::size_t i = 0; i < bodies.size(); ++i) {
+      auto done = await(pending[i], 60s);
+      ASSERT_TRUE(done.completed);
+      ASSERT_FALSE(done.code) << describe(done);
+      EXPECT_TRUE(done.answer.body == bodies[i]) << "body of " << bodies[i].size() << " bytes";
+    }
+  }
+}
+
 // --- Deadlines and cancellation ---------------------------------------------------------------
 
 TEST(RpcCall, DeadlineEndsACallTheHandlerHoldsAndTheLateAnswerIsDropped) {
@@ -612,6 +644,23 @@ TEST(RpcShutdown, GracefulShutdownFinishesCallsInFlightAndSendsNewCallsElsewhere
   }
 }
 
+TEST(RpcShutdown, ShutdownClosesConnectionsStillBusyAfterShutdownTimeout) {
+  auto shut = std::make_shared<std::promise<void>>();
+  test_node node({.shutdown_timeout = 200ms});
+  node.hold(held_type);
+  ASSERT_TRUE(node.start());
+  test_client caller({.endpoints = {node.where()}});
+  auto pending = caller.start(held_type, "never answered");
+  ASSERT_TRUE(eventually([&] { return node.server().connection_count() == 1; }));
+
+  node.server().async_shutdown([shut] { shut->set_value(); });
+  ASSERT_EQ(shut->get_future().wait_for(10s), std::future_status::ready);
+  EXPECT_EQ(node.server().connection_count(), 0u);
+  auto done = await(pending);
+  ASSERT_TRUE(done.completed);
+  EXPECT_EQ(done.code, errc::lost_after_send) << describe(done);
+}
+
 // --- Back-pressure ----------------------------------------------------------------------------
 
 // Requests of `type` with call ids 1..count, as one block of bytes.
@@ -717,6 +766,41 @@ TEST(RpcKeepAlive, PeerSilentAfterHelloIsClosedAfterDeadPeerTimeout) {
   EXPECT_GE(clock::now() - started, setup.limits.dead_peer_timeout);
   EXPECT_GT(peer.frames_discarded(), 0u) << "the node sent no ping while idle";
   EXPECT_TRUE(node.wait_for_connections(0));
+}
+
+TEST(RpcKeepAlive, PeerSendingALargeBodySlowlyIsNotTakenForDead) {
+  constexpr std::size_t body_size = 24 * 1024;
+  constexpr std::size_t chunk = 1024;
+  node_setup setup;
+  setup.limits.keep_alive_interval = 100ms;
+  setup.limits.dead_peer_timeout = 300ms;
+  test_node node(setup);
+  node.handle(echo_type, [](std::string request, responder answer) {
+    answer.reply(std::to_string(request.size()));
+  });
+  ASSERT_TRUE(node.start());
+  raw_peer peer(node.where());
+  ASSERT_TRUE(peer.connected()) << peer.error().message();
+  ASSERT_TRUE(peer.hello());
+
+  // A kilobyte every 50 ms: never silent for deadPeerTimeoutMs, slow as a whole.
+  auto header = wire::encode({.kind = wire::frame_kind::request,
+                              .message_type = echo_type,
+                              .body_size = body_size,
+                              .call_id = 1});
+  ASSERT_TRUE(peer.send(std::string(reinterpret_cast<const char*>(header.data()), header.size())));
+  for (std::size_t sent = 0; sent < body_size; sent += chunk) {
+    std::this_thread::sleep_for(50ms);
+    ASSERT_TRUE(peer.send(std::string(chunk, 'b'))) << "after " << sent << " bytes";
+  }
+
+  std::optional<raw_frame> frame;
+  do {
+    frame = peer.read_frame();
+  } while (frame && frame->header.kind == wire::frame_kind::ping);
+  ASSERT_TRUE(frame) << "the node closed the connection: " << peer.error().message();
+  EXPECT_EQ(frame->header.kind, wire::frame_kind::response);
+  EXPECT_EQ(frame->body, std::to_string(body_size));
 }
 
 TEST(RpcKeepAlive, NodeHoldingBackReadsForBackPressureDoesNotTakeItsClientForDead) {
