@@ -75,6 +75,7 @@ class server_core : public std::enable_shared_from_this<server_core> {
   asio::awaitable<result<stream>> tls_handshake(tcp::socket socket);
   std::vector<std::shared_ptr<server_connection>> live_connections();
   asio::awaitable<void> drain_all();
+  asio::awaitable<void> wait_until_closed(milliseconds within);
 
   asio::any_io_executor executor_;
   asio::strand<asio::any_io_executor> strand_;
@@ -407,19 +408,25 @@ asio::awaitable<void> server_core::drain_all() {
     asio::post(conn->get_executor(), [conn] { conn->drain(); });
   }
 
-  // Connections leave the registry as they close; poll rather than count down, since a
-  // connection may close on its own at the same time.
-  auto deadline = std::chrono::steady_clock::now() + options_.shutdown_timeout;
-  asio::steady_timer poll(strand_);
-  while (connection_count() > 0 && std::chrono::steady_clock::now() < deadline) {
-    poll.expires_after(milliseconds(10));
-    co_await poll.async_wait(asio::as_tuple(asio::use_awaitable));
-  }
+  co_await wait_until_closed(options_.shutdown_timeout);
   if (auto left = connection_count(); left > 0) {
     log(log_level::warning, "rpc", left,
         " connection(s) still busy after shutdownTimeoutMs; closing them");
   }
   stop();
+  // stop() closes each connection on its own strand; the shutdown is over once they have.
+  co_await wait_until_closed(milliseconds(1000));
+}
+
+// Connections leave the registry as they close; poll rather than count down, since a
+// connection may close on its own at the same time.
+asio::awaitable<void> server_core::wait_until_closed(milliseconds within) {
+  auto deadline = std::chrono::steady_clock::now() + within;
+  asio::steady_timer poll(strand_);
+  while (connection_count() > 0 && std::chrono::steady_clock::now() < deadline) {
+    poll.expires_after(milliseconds(10));
+    co_await poll.async_wait(asio::as_tuple(asio::use_awaitable));
+  }
 }
 
 }  // namespace detail
