@@ -90,11 +90,12 @@ void connection::close_after_flush(std::error_code reason, std::string detail) {
   if (closed_ || flush_then_close_) return;
   flush_then_close_ = true;
   auto self = shared_from_this();
-  // The writer notices the flag once the queue is empty and ends the session.
+  // Waits until every queued byte is out, the batch being written included (it has left the
+  // queue already but still counts in queued_bytes_), then ends the session.
   asio::co_spawn(
       get_executor(),
       [self, reason, detail = std::move(detail)]() -> asio::awaitable<void> {
-        while (!self->closed_ && !self->queue_.empty()) {
+        while (!self->closed_ && self->queued_bytes_ > 0) {
           asio::steady_timer pause(self->get_executor(), std::chrono::milliseconds(1));
           co_await pause.async_wait(asio::as_tuple(asio::use_awaitable));
         }
