@@ -16,6 +16,7 @@
 
 #include <openssl/err.h>
 
+#include <algorithm>
 #include <atomic>
 #include <deque>
 #include <unordered_map>
@@ -85,6 +86,7 @@ class client_core : public std::enable_shared_from_this<client_core> {
   void watch_cancellation(asio::cancellation_slot slot, std::uint64_t id);
   void route(call& c);
   std::shared_ptr<client_connection> pick_connection();
+  std::size_t usable_connections() const;
   void ensure_connecting();
   asio::awaitable<void> connect_any();
   asio::awaitable<result<stream>> connect_one(const endpoint& target);
@@ -218,7 +220,8 @@ void client_core::watch_cancellation(asio::cancellation_slot slot, std::uint64_t
 
 void client_core::route(call& c) {
   auto conn = pick_connection();
-  if (pool_.size() < options_.connections_per_endpoint) ensure_connecting();
+  // A draining connection stays in the pool until its calls end, but takes no new ones.
+  if (usable_connections() < options_.connections_per_endpoint) ensure_connecting();
   if (!conn) {
     waiting_.push_back(c.id);
     return;
@@ -241,6 +244,12 @@ std::shared_ptr<client_connection> client_core::pick_connection() {
     if (!conn->closed() && !conn->draining()) return conn;
   }
   return nullptr;
+}
+
+std::size_t client_core::usable_connections() const {
+  return static_cast<std::size_t>(std::count_if(pool_.begin(), pool_.end(), [](const auto& conn) {
+    return !conn->closed() && !conn->draining();
+  }));
 }
 
 void client_core::ensure_connecting() {
