@@ -659,6 +659,61 @@ TEST(RpcShutdown, GracefulShutdownFinishesCallsInFlightAndSendsNewCallsElsewhere
   }
 }
 
+TEST(RpcShutdown, GracefulShutdownDeliversALargeLastAnswerInFull) {
+  // Far more than the kernel takes in one write, so the answer is still being written when
+  // the connection, drained, is closed.
+  const std::size_t answer_size = 4 * kernel_buffer_bytes();
+  auto shut = std::make_shared<std::promise<void>>();
+  node_setup setup;
+  setup.limits.max_message_size = 1024 * 1024 * 1024;
+  setup.shutdown_timeout = 30s;
+  test_node node(setup);
+  auto& held = node.hold(held_type);
+  ASSERT_TRUE(node.start());
+  test_client caller({.endpoints = {node.where()}, .limits = setup.limits});
+
+  auto slow = caller.start(held_type, "a large answer, please");
+  ASSERT_TRUE(held.wait_for_arrivals(1));
+  node.server().async_shutdown([shut] { shut->set_value(); });
+  held.reply_all(std::string(answer_size, 'z'));
+
+  auto done = await(slow, 60s);
+  ASSERT_TRUE(done.completed);
+  ASSERT_FALSE(done.code) << describe(done);
+  EXPECT_EQ(done.answer.body.size(), answer_size);
+  EXPECT_EQ(shut->get_future().wait_for(10s), std::future_status::ready);
+}
+
+TEST(RpcShutdown, CallsAfterTheOnlyNodeSaidGoawayFailPromptly) {
+  auto shut = std::make_shared<std::promise<void>>();
+  test_node node({.shutdown_timeout = 30s});
+  auto& held = node.hold(held_type);
+  node.handle(echo_type, echo);
+  ASSERT_TRUE(node.start());
+  test_client caller({.endpoints = {node.where()}, .call_timeout = 30s});
+  auto slow = caller.start(held_type, "keeps the node draining");
+  ASSERT_TRUE(held.wait_for_arrivals(1));
+  node.server().async_shutdown([shut] { shut->set_value(); });
+
+  // Once the client has heard goaway, it looks for another connection and finds none.
+  bool refused = eventually([&] {
+    auto next = caller.call(echo_type, "new", {}, 5s);
+    EXPECT_TRUE(next.completed) << "a call after goaway waited for its deadline";
+    return next.code == errc::connect_failed;
+  });
+  ASSERT_TRUE(refused);
+  for (int i = 0; i < 3; ++i) {
+    auto next = caller.call(echo_type, "again", {}, 5s);
+    ASSERT_TRUE(next.completed) << "call " << i << " after goaway waited for its deadline";
+    EXPECT_EQ(next.code, errc::connect_failed) << describe(next);
+  }
+
+  held.reply_all("finished");
+  auto answered = await(slow);
+  EXPECT_FALSE(answered.code) << describe(answered);
+  EXPECT_EQ(shut->get_future().wait_for(10s), std::future_status::ready);
+}
+
 TEST(RpcShutdown, ShutdownClosesConnectionsStillBusyAfterShutdownTimeout) {
   auto shut = std::make_shared<std::promise<void>>();
   test_node node({.shutdown_timeout = 200ms});
