@@ -152,6 +152,10 @@ class server_connection : public connection {
       // The responder, destroyed while unwinding, has already failed the call.
       log(log_level::error, "rpc", label(), ": handler of message type ", header.message_type,
           " threw: ", e.what());
+    } catch (...) {
+      // Let through, it would end the reader silently and leave the connection open, unread.
+      log(log_level::error, "rpc", label(), ": handler of message type ", header.message_type,
+          " threw something that is not a std::exception");
     }
   }
 
