@@ -588,6 +588,8 @@ TEST(RpcCall, HandlerThatFailsOrDropsItsResponderEndsTheCallWithHandlerFailed) {
       {"handler throws",
        [](std::string, responder) -> void { throw std::runtime_error("handler bug"); },
        "without answering"},
+      {"handler throws something that is not an exception",
+       [](std::string, responder) -> void { throw 42; }, "without answering"},
   };
   test_node node;
   for (std::size_t i = 0; i < cases.size(); ++i)
