@@ -7,6 +7,9 @@
 
 #include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/cancellation_signal.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/use_future.hpp>
 
 #include <gtest/gtest.h>
 
@@ -262,6 +265,33 @@ TEST(RpcCall, BodiesOfEverySizeRoundTripIntactWhenPipelined) {
       EXPECT_TRUE(done.answer.body == bodies[i]) << "body of " << bodies[i].size() << " bytes";
     }
   }
+}
+
+TEST(RpcCall, CompletionTokensYieldTheErrorAndReplyWithoutThrowing) {
+  test_node node;
+  node.handle(echo_type, echo);
+  ASSERT_TRUE(node.start());
+  test_client caller({.endpoints = {node.where()}});
+
+  auto [future_ec, future_reply] =
+      caller.get().async_call(echo_type, "future", asio::use_future).get();
+  EXPECT_FALSE(future_ec) << future_reply.detail;
+  EXPECT_EQ(future_reply.body, "future");
+
+  // A coroutine on an io_context of its own: the completion comes back to that context.
+  asio::io_context own;
+  auto coroutine = [&]() -> asio::awaitable<std::pair<std::error_code, std::string>> {
+    auto [ok_ec, ok] = co_await caller.get().async_call(echo_type, "awaited", asio::use_awaitable);
+    EXPECT_TRUE(own.get_executor().running_in_this_thread());
+    auto [bad_ec, bad] = co_await caller.get().async_call(99, "unknown", asio::use_awaitable);
+    co_return std::pair{bad_ec, ok_ec ? ok_ec.message() : ok.body};
+  };
+  auto pending = asio::co_spawn(own, coroutine(), asio::use_future);
+  own.run_for(15s);
+  ASSERT_EQ(pending.wait_for(0s), std::future_status::ready);
+  auto [bad_ec, ok_body] = pending.get();
+  EXPECT_EQ(ok_body, "awaited");
+  EXPECT_EQ(bad_ec, errc::unknown_message_type);
 }
 
 // --- Deadlines and cancellation ---------------------------------------------------------------
