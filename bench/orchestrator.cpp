@@ -106,8 +106,8 @@ class orchestrator {
 bench_report orchestrator::run() {
   auto started = bench_clock::now();
   report_.options = options_;
-  prepare();
   try {
+    prepare();
     for (auto f : options_.families) {
       for (auto sec : options_.securities)
         run_group(f, sec);
@@ -232,6 +232,7 @@ void orchestrator::run_side(side s, std::optional<node_process>& node, const std
     auto result = measure(*node, role, args, name, server_used);
     figures.add(result, server_used);
   } catch (const bench_error& e) {
+    if (interrupted_by() != 0) throw;
     if (figures.failure.empty()) figures.failure = e.what();
     std::fprintf(stderr, "  %s: %s\n", std::string(to_string(s)).c_str(), e.what());
   }
@@ -243,11 +244,13 @@ void orchestrator::run_group(family f, security sec) {
   try {
     if (strait_failure.empty()) strait_node.emplace(start_node(side::strait, f, sec));
   } catch (const bench_error& e) {
+    if (interrupted_by() != 0) throw;
     strait_failure = e.what();
   }
   try {
     floor_node.emplace(start_node(side::floor, f, sec));
   } catch (const bench_error& e) {
+    if (interrupted_by() != 0) throw;
     floor_failure = e.what();
   }
 
@@ -391,6 +394,7 @@ std::optional<double> orchestrator::idle_bytes_per_connection(side s, family f, 
     if (!before || !after) throw bench_error("cannot read VmRSS of the node");
     return static_cast<double>(*after - *before) / options_.idle_connections;
   } catch (const bench_error& e) {
+    if (interrupted_by() != 0) throw;
     failure = e.what();
     std::fprintf(stderr, "  idle %s: %s\n", std::string(to_string(s)).c_str(), e.what());
     return std::nullopt;

@@ -43,12 +43,17 @@ void forget_child(pid_t pid) {
   }
 }
 
-extern "C" void kill_children_and_exit(int signal_number) {
+volatile sig_atomic_t interrupting_signal = 0;
+
+// The first signal kills the children and lets the parent unwind (removing its temporary
+// files) from wherever it waits; a second one ends the parent at once.
+extern "C" void kill_children_on_signal(int signal_number) {
   for (auto& slot : live_children) {
     pid_t pid = slot;
     if (pid > 0) kill(pid, SIGKILL);
   }
-  _exit(128 + signal_number);
+  if (interrupting_signal != 0) _exit(128 + signal_number);
+  interrupting_signal = signal_number;
 }
 
 std::string errno_text(int error) {
@@ -177,6 +182,8 @@ void child_process::send_line(const std::string& line) {
 
 std::string child_process::read_line(bench_clock::time_point deadline) {
   for (int reads = 0; reads < 1'000'000; ++reads) {
+    if (interrupting_signal != 0)
+      throw bench_error("interrupted by signal " + std::to_string(interrupting_signal));
     if (auto newline = pending_.find('\n'); newline != std::string::npos) {
       auto line = pending_.substr(0, newline);
       pending_.erase(0, newline + 1);
@@ -244,9 +251,13 @@ void child_process::kill_and_reap() noexcept {
   to_child_ = from_child_ = -1;
 }
 
+int interrupted_by() {
+  return interrupting_signal;
+}
+
 void install_parent_signal_handlers() {
   struct sigaction action {};
-  action.sa_handler = kill_children_and_exit;
+  action.sa_handler = kill_children_on_signal;
   sigemptyset(&action.sa_mask);
   for (int s : {SIGINT, SIGTERM, SIGHUP})
     sigaction(s, &action, nullptr);
@@ -302,7 +313,7 @@ int run_command(const std::vector<std::string>& argv, std::chrono::seconds limit
   auto deadline = bench_clock::now() + limit;
   int status = 0;
   while (waitpid(pid, &status, WNOHANG) != pid) {
-    if (bench_clock::now() > deadline) {
+    if (bench_clock::now() > deadline || interrupting_signal != 0) {
       kill(pid, SIGKILL);
       waitpid(pid, &status, 0);
       forget_child(pid);

@@ -57,7 +57,11 @@ class child_process {
 
 // Kills every child still alive when the parent is interrupted (SIGINT, SIGTERM, SIGHUP) and
 // ignores SIGPIPE, so that a dead child shows up as an error rather than killing the parent.
+// After the first signal every wait for a child fails with a bench_error, so that the parent
+// unwinds and cleans up; a second signal ends it at once.
 void install_parent_signal_handlers();
+// The signal that interrupted the parent, or 0.
+int interrupted_by();
 
 // Puts this process into a network namespace of its own whose only interface is loopback, so
 // that a listener on a wildcard address can be reached from nowhere else. Returns an empty

@@ -190,7 +190,7 @@ int run_parent(const std::vector<std::string>& words) {
     if (!options.json_path.empty()) write_json(options.json_path, report);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "strait-bench: %s\n", e.what());
-    return 1;
+    return interrupted_by() != 0 ? 128 + interrupted_by() : 1;
   }
   return 0;
 }
