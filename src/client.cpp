@@ -29,15 +29,19 @@ using clock = std::chrono::steady_clock;
 using std::chrono::milliseconds;
 using completion = asio::any_completion_handler<void(std::error_code, reply)>;
 
-// What a failed read during set-up most likely means, in words a user can act on.
-std::string setup_failure(const stream& s, const endpoint& node, const std::string& message) {
+// A stream that broke during set-up, in words a user can act on. With TLS 1.3 the node judges
+// the client certificate only after the client has finished its handshake, so a refused
+// certificate surfaces here, on the hello exchange, as an OpenSSL error: it is reported as the
+// TLS handshake failure it is, the same as under TLS 1.2.
+result<stream> setup_failure(const endpoint& node, const std::error_code& ec,
+                             const std::string& message) {
   auto where = "the node at " + node.to_string();
-  if (s.is_tls()) {
-    return where + " ended the TLS session: " + message +
-           " (the node checks the client certificate: tlsCliCertPath must be signed by the "
-           "node's CA)";
+  if (std::string_view(ec.category().name()) == "asio.ssl") {
+    return result<stream>::failure(
+        make_error_code(errc::tls_handshake_failed),
+        "TLS handshake with " + where + " failed: " + message + explain_tls_failure(ec, nullptr));
   }
-  return where + " closed the connection during set-up: " + message;
+  return result<stream>::failure(ec, where + " closed the connection during set-up: " + message);
 }
 
 }  // namespace
@@ -322,7 +326,7 @@ asio::awaitable<result<stream>> client_core::connect_one(const endpoint& target)
   auto& s = *opened;
   auto deadline = options_.connect.handshake_timeout;
   if (auto ec = co_await write_frame(s, {.kind = wire::frame_kind::hello})) {
-    co_return result<stream>::failure(ec, setup_failure(s, target, ec.message()));
+    co_return setup_failure(target, ec, ec.message());
   }
   // An error frame's text may be longer than a hello: allow a short sentence.
   auto answer = co_await read_frame_within(s, deadline, 4096);
@@ -333,7 +337,7 @@ asio::awaitable<result<stream>> client_core::connect_one(const endpoint& target)
       co_return result<stream>::failure(
           code, "the node at " + target.to_string() + ": " + answer.message());
     }
-    co_return result<stream>::failure(code, setup_failure(s, target, answer.message()));
+    co_return setup_failure(target, code, answer.message());
   }
   if (answer->header.kind == wire::frame_kind::error) {
     std::error_code code(static_cast<int>(answer->header.status), strait_category());
