@@ -71,7 +71,10 @@ class node_process {
 
 class orchestrator {
  public:
-  explicit orchestrator(const bench_options& options) : options_(options) {}
+  // A child outliving three times the whole expected run is stuck, whatever the reason.
+  explicit orchestrator(const bench_options& options)
+      : options_(options),
+        child_lifetime_(static_cast<std::int64_t>(expected_seconds(options) * 3000) + 120'000) {}
   bench_report run();
 
  private:
@@ -96,6 +99,7 @@ class orchestrator {
   int cpu_for(int cpu) const { return report_.pinned ? cpu : -1; }
 
   const bench_options& options_;
+  milliseconds child_lifetime_;
   bench_report report_;
   bool private_network_ = false;
   std::string certs_dir_;
@@ -184,7 +188,8 @@ role_args orchestrator::base_args(side s, family f, security sec) const {
   args.set("side", std::string(to_string(s)))
       .set("family", std::string(to_string(f)))
       .set("security", std::string(to_string(sec)))
-      .set("private_network", private_network_ ? 1 : 0);
+      .set("private_network", private_network_ ? 1 : 0)
+      .set("lifetime_ms", child_lifetime_.count());
   if (sec == security::tls) args.set("certs", certs_dir_);
   return args;
 }

@@ -14,6 +14,7 @@
 
 #include <array>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <sstream>
@@ -26,6 +27,8 @@ namespace {
 // Children alive right now, for the signal handler: plain pid_t slots, since the handler may
 // only read memory and call kill().
 constexpr std::size_t max_children = 64;
+// Result lines carry a latency histogram: a few kilobytes, far below this.
+constexpr std::size_t max_line_bytes = 1024 * 1024;
 std::array<volatile pid_t, max_children> live_children{};
 
 void remember_child(pid_t pid) {
@@ -195,6 +198,7 @@ std::string child_process::read_line(bench_clock::time_point deadline) {
     if (left.count() <= 0) {
       throw bench_error(name_ + " (pid " + std::to_string(pid_) + ") did not answer in time");
     }
+    if (pending_.size() > max_line_bytes) throw bench_error(name_ + " printed an overlong line");
     pollfd p{from_child_, POLLIN, 0};
     int ready = poll(&p, 1, static_cast<int>(std::min<std::int64_t>(left.count(), 1000)));
     if (ready <= 0) continue;
@@ -346,6 +350,7 @@ std::optional<std::string> hear() {
       pending.erase(0, newline + 1);
       return line;
     }
+    if (pending.size() > max_line_bytes) return std::nullopt;
     std::array<char, 4096> chunk;
     auto n = read(STDIN_FILENO, chunk.data(), chunk.size());
     if (n < 0 && errno == EINTR) continue;
@@ -353,6 +358,13 @@ std::optional<std::string> hear() {
     pending.append(chunk.data(), static_cast<std::size_t>(n));
   }
   return std::nullopt;
+}
+
+void exit_after(std::chrono::milliseconds lifetime) {
+  std::thread([lifetime] {
+    std::this_thread::sleep_for(lifetime);
+    std::_Exit(3);
+  }).detach();
 }
 
 int run_measured(const measured_run& run, const role_args& args) {

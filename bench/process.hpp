@@ -83,6 +83,10 @@ int run_command(const std::vector<std::string>& argv, std::chrono::seconds limit
 void say(const std::string& line);
 std::optional<std::string> hear();
 
+// Ends this process (exit status 3) after `lifetime`, whatever it is doing: the last bound on a
+// child whose parent neither closes its input nor dies.
+void exit_after(std::chrono::milliseconds lifetime);
+
 // A measuring client role: `run(length, record)` runs for `length` and returns what it did.
 // Warms up for `warmup_ms` unrecorded, says "ready", waits for "go", runs for `duration_ms`
 // and says the result line.

@@ -171,6 +171,7 @@ int run_role(const std::string& role, const std::vector<std::string>& words) {
   };
   try {
     auto args = role_args::parse(words);
+    exit_after(args.millis("lifetime_ms"));
     auto it = by_side.find(role + " " + args.text("side"));
     if (it == by_side.end()) throw bench_error("no role '" + role + "' for that side");
     return it->second(args);
