@@ -12,6 +12,9 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/strand.hpp>
 
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+
 #include <atomic>
 #include <mutex>
 #include <unordered_map>
@@ -35,6 +38,19 @@ std::string show_peer(const tcp::socket& socket) {
 bool is_frame_problem(const std::error_code& code) {
   return code == errc::protocol_error || code == errc::version_mismatch ||
          code == errc::message_too_large;
+}
+
+// Why this node rejected the client's certificate, and whose it was, when that was the cause.
+std::string client_rejection(stream::tls_socket& tls) {
+  SSL* ssl = tls.native_handle();
+  long verify = SSL_get_verify_result(ssl);
+  if (verify == X509_V_OK) return "";
+  std::string text = "; the client's certificate was rejected: ";
+  text += X509_verify_cert_error_string(verify);
+  if (const X509* presented = SSL_get0_peer_certificate(ssl)) {
+    text += " (" + identity_of_certificate(presented).to_string() + ")";
+  }
+  return text + "; it must be signed by the CA in this node's tlsCaPath";
 }
 
 }  // namespace
@@ -370,8 +386,9 @@ asio::awaitable<result<stream>> server_core::tls_handshake(tcp::socket socket) {
                                           " ms");
   }
   if (ec) {
-    co_return result<stream>::failure(make_error_code(errc::tls_handshake_failed),
-                                      "TLS handshake with " + peer + " failed: " + ec.message());
+    co_return result<stream>::failure(
+        make_error_code(errc::tls_handshake_failed),
+        "TLS handshake with " + peer + " failed: " + ec.message() + client_rejection(tls));
   }
   auto identity = identity_of(tls.native_handle());
   co_return stream(std::move(tls), std::move(identity));

@@ -51,7 +51,9 @@ asio::awaitable<stream::io_result> stream::read_exactly(asio::mutable_buffer buf
 asio::awaitable<void> stream::shutdown(std::chrono::milliseconds deadline) {
   if (auto* tls = std::get_if<tls_socket>(&socket_)) {
     // close_notify lets the peer tell a clean end from a truncation attack. A peer that never
-    // answers must not hold the connection, hence the timer.
+    // answers must not hold the connection, hence the deadline.
+    // TODO(cleanup): a connection's reader may still have a read pending on this stream while
+    // async_shutdown runs; the deadline bounds the overlap, but the reader should stop first.
     detail::deadline_guard guard(co_await asio::this_coro::executor, deadline, [this] { close(); });
     co_await tls->async_shutdown(asio::as_tuple(asio::use_awaitable));
   }

@@ -39,7 +39,8 @@ struct call_context {
 // The one way to answer a call. A handler may keep it, move it to another thread and answer
 // later; the answer is sent from the connection's own executor. Answering twice is a caller
 // error and is ignored. A responder destroyed without answering fails the call with
-// errc::handler_failed, so that no caller waits for an answer that will never come.
+// errc::handler_failed, so that no caller waits for an answer that will never come. A responder
+// posts to its connection's executor: drop every responder before destroying the io_context.
 class responder {
  public:
   responder(responder&&) noexcept = default;
