@@ -9,6 +9,7 @@
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
+#include <boost/asio/dispatch.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/strand.hpp>
 
@@ -110,11 +111,12 @@ class server_connection : public connection {
       : connection(std::move(s), limits, id, "node"), core_(std::move(core)) {}
 
   // From any thread: the responder's answer, carried to this connection's executor.
+  // Inline when the handler answers on the connection's own strand, as most do.
   void post_answer(std::uint64_t call_id, std::uint32_t type, bool ok, std::string body) {
-    asio::post(get_executor(),
-               [self = shared(), call_id, type, ok, body = std::move(body)]() mutable {
-                 self->answer(call_id, type, ok, std::move(body));
-               });
+    asio::dispatch(get_executor(),
+                   [self = shared(), call_id, type, ok, body = std::move(body)]() mutable {
+                     self->answer(call_id, type, ok, std::move(body));
+                   });
   }
 
   // Tells the client no new calls are taken, and closes once the calls in flight are answered.

@@ -14,6 +14,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <limits>
 #include <system_error>
 #include <tuple>
 #include <variant>
@@ -59,7 +60,12 @@ class stream {
     if (auto* tls = std::get_if<tls_socket>(&socket_)) {
       co_return co_await asio::async_write(*tls, buffers, token);
     }
-    co_return co_await asio::async_write(std::get<tcp_socket>(socket_), buffers, token);
+    // Asio's default completion condition hands the kernel at most 64 KiB per call; a large
+    // body goes out in as few system calls as the socket takes.
+    auto uncapped = [](const boost::system::error_code& ec, std::size_t) -> std::size_t {
+      return ec ? 0 : std::numeric_limits<std::size_t>::max();
+    };
+    co_return co_await asio::async_write(std::get<tcp_socket>(socket_), buffers, uncapped, token);
   }
 
   // Ends the session politely: TLS close_notify (bounded by `deadline`), then TCP shutdown and
