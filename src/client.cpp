@@ -84,6 +84,9 @@ class client_core : public std::enable_shared_from_this<client_core> {
   struct endpoint_backoff {
     clock::time_point retry_at{};
     milliseconds delay{};
+    // Why the last attempt failed; calls made while the endpoint backs off fail with it.
+    std::error_code last_code;
+    std::string last_failure;
   };
 
   void admit(std::unique_ptr<call> c, milliseconds timeout);
@@ -224,12 +227,15 @@ void client_core::watch_cancellation(asio::cancellation_slot slot, std::uint64_t
 
 void client_core::route(call& c) {
   auto conn = pick_connection();
-  // A draining connection stays in the pool until its calls end, but takes no new ones.
-  if (usable_connections() < options_.connections_per_endpoint) ensure_connecting();
   if (!conn) {
+    // Queued before connecting: a connect that fails at once (a bad literal address, every
+    // endpoint backing off) fails the waiting calls before ensure_connecting() returns.
     waiting_.push_back(c.id);
+    ensure_connecting();
     return;
   }
+  // A draining connection stays in the pool until its calls end, but takes no new ones.
+  if (usable_connections() < options_.connections_per_endpoint) ensure_connecting();
   auto queued = conn->queued_bytes() + c.request.size();
   if (queued > options_.limits.max_send_queue_bytes) {
     return finish(c.id, make_error_code(errc::overloaded),
@@ -268,37 +274,37 @@ asio::awaitable<void> client_core::connect_any() {
   auto self = shared_from_this();
   auto count = options_.endpoints.size();
 
-  // When every endpoint failed recently, wait for the earliest to be due rather than hammer it.
-  auto earliest = clock::time_point::max();
-  for (const auto& b : backoff_)
-    earliest = std::min(earliest, b.retry_at);
-  if (earliest > clock::now()) {
-    asio::steady_timer pause(strand_, earliest);
-    co_await pause.async_wait(asio::as_tuple(asio::use_awaitable));
-  }
-
   std::string failures;
   std::error_code first_code;
+  auto note_failure = [&](std::error_code code, const std::string& text) {
+    failures += (failures.empty() ? "" : "; ") + text;
+    if (!first_code) first_code = code;
+  };
   for (std::size_t k = 0; k < count && !closed_; ++k) {
     auto index = (active_endpoint_ + k) % count;
     const auto& target = options_.endpoints[index];
     auto& backoff = backoff_[index];
-    if (backoff.retry_at > clock::now()) {
-      failures += (failures.empty() ? "" : "; ") + target.to_string() + ": not retried yet";
+    // An endpoint that failed recently is not dialled again yet; calls fail at once with its
+    // last error rather than wait for it to be due.
+    if (auto now = clock::now(); backoff.retry_at > now) {
+      auto wait = std::chrono::duration_cast<milliseconds>(backoff.retry_at - now).count();
+      note_failure(backoff.last_code, backoff.last_failure + " (not retried for another " +
+                                          std::to_string(wait) + " ms)");
       continue;
     }
 
     auto opened = co_await connect_one(target);
     if (closed_) break;
     if (!opened) {
-      failures += (failures.empty() ? "" : "; ") + opened.message();
-      if (!first_code) first_code = opened.code();
+      note_failure(opened.code(), opened.message());
       backoff.retry_at = clock::now() + backoff.delay;
       backoff.delay = std::min(backoff.delay * 2, options_.max_reconnect_delay);
+      backoff.last_code = opened.code();
+      backoff.last_failure = opened.message();
       continue;
     }
 
-    backoff = {clock::time_point{}, options_.reconnect_delay};
+    backoff = {clock::time_point{}, options_.reconnect_delay, {}, {}};
     active_endpoint_ = index;
     auto conn =
         std::make_shared<client_connection>(std::move(opened).value(), options_.limits,

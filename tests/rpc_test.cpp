@@ -487,6 +487,37 @@ TEST(RpcFailover, EveryEndpointRefusingFailsWithConnectFailedNamingEach) {
   EXPECT_TRUE(contains(done.answer.detail, second.to_string())) << done.answer.detail;
 }
 
+// A connect that fails without waiting for the network (here a zone that names no interface)
+// used to fail before the call was queued, leaving the call to its deadline.
+TEST(RpcFailover, ConnectThatFailsAtOnceFailsTheCallAtOnceWithItsCause) {
+  auto nowhere = endpoint::parse("[fe80::1%strait-no-such-if]:6030");
+  ASSERT_TRUE(nowhere) << nowhere.message();
+  test_client caller({.endpoints = {*nowhere}, .call_timeout = 60s});
+
+  auto started = std::chrono::steady_clock::now();
+  auto done = caller.call(echo_type, "anyone?", {}, 10s);
+  ASSERT_TRUE(done.completed);
+  EXPECT_LT(std::chrono::steady_clock::now() - started, 5s) << "the call waited for its deadline";
+  EXPECT_EQ(done.code, errc::resolve_failed) << describe(done);
+  EXPECT_TRUE(contains(done.answer.detail, "strait-no-such-if")) << done.answer.detail;
+}
+
+TEST(RpcFailover, CallsWhileEveryEndpointBacksOffFailAtOnceWithTheLastError) {
+  auto dead = loopback_endpoint(loopback::ipv4, refused_port(loopback::ipv4));
+  test_client caller({.endpoints = {dead}, .call_timeout = 60s, .reconnect_delay = 30s});
+
+  auto first = caller.call(echo_type, "one", {}, 10s);
+  ASSERT_TRUE(first.completed);
+  EXPECT_EQ(first.code, errc::connect_failed) << describe(first);
+
+  auto started = std::chrono::steady_clock::now();
+  auto again = caller.call(echo_type, "two", {}, 10s);
+  ASSERT_TRUE(again.completed);
+  EXPECT_LT(std::chrono::steady_clock::now() - started, 5s) << "the call waited out the backoff";
+  EXPECT_EQ(again.code, errc::connect_failed) << describe(again);
+  EXPECT_TRUE(contains(again.answer.detail, "not retried for another")) << again.answer.detail;
+}
+
 TEST(RpcKeepAlive, CallToANodeThatGoesSilentEndsWithLostAfterSend) {
   silent_node node;
   connection_limits limits;
