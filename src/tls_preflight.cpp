@@ -211,6 +211,13 @@ std::optional<std::string> preflight::read(std::string_view key, const std::stri
     error(key, in_quotes(path) + " is a directory; give the path of the file itself");
     return std::nullopt;
   }
+  // A FIFO would block start-up forever and a device would be read without end.
+  if (!fs::is_regular_file(status)) {
+    error(key, in_quotes(path) +
+                   " is not a regular file (a pipe, socket or device); give the path of the "
+                   "certificate or key file itself");
+    return std::nullopt;
+  }
 
   std::unique_ptr<std::FILE, int (*)(std::FILE*)> file(std::fopen(path.c_str(), "rb"),
                                                        &std::fclose);

@@ -3,6 +3,8 @@
 
 #include <gtest/gtest.h>
 
+#include <sys/stat.h>
+
 #include "run_unprivileged.hpp"
 
 #include <openssl/bio.h>
@@ -216,6 +218,19 @@ TEST(TlsPreflight, UnreadableFileIsRefused) {
   fs::remove(path);
   fs::remove_all(others);
   EXPECT_TRUE(refused);
+}
+
+TEST(TlsPreflight, PipeOrDeviceIsRefusedWithoutBeingRead) {
+  const auto fifo =
+      (fs::temp_directory_path() / ("strait-fifo-" + std::to_string(getpid()) + ".crt")).string();
+  ASSERT_EQ(mkfifo(fifo.c_str(), 0600), 0);
+  for (const auto& path : {fifo, std::string("/dev/zero")}) {
+    SCOPED_TRACE(path);
+    // A pipe with no writer blocks whoever opens it: the check must not open it at all.
+    const auto result = load(cfg_text({.ca = path}));
+    expect_only_error(*result, "tlsCaPath", {path, "is not a regular file"});
+  }
+  fs::remove(fifo);
 }
 
 TEST(TlsPreflight, FileThatIsNotPemIsRefused) {
