@@ -34,6 +34,9 @@ using clock = std::chrono::steady_clock;
 constexpr std::size_t read_buffer_size = 16 * 1024;
 // TLS batches are copied into one buffer so that small frames share records. Bodies at least
 // this large are written from their own storage instead of being copied.
+// A body that does not fit the read buffer is read in allocations at least this large,
+// doubling as it arrives.
+constexpr std::size_t body_growth_step = 64 * 1024;
 constexpr std::size_t coalesce_limit = 64 * 1024;
 
 bool is_quiet_close(const boost::system::error_code& ec) {
@@ -140,9 +143,14 @@ asio::awaitable<bool> connection::read_body(std::uint32_t size, std::string& bod
   begin_ += have;
   if (have == size) co_return true;
 
-  body.resize(size);
+  // The body grows with the bytes that arrive, not with the size the header announces, so a
+  // peer that announces a large body and sends little makes the node hold little.
+  // TODO(perf): resize() zero-fills what the socket overwrites at once.
   while (have < size) {
-    auto [ec, n] = co_await stream_.read_some(asio::buffer(body.data() + have, size - have));
+    if (body.size() == have) {
+      body.resize(std::min<std::size_t>(size, std::max(2 * have, body_growth_step)));
+    }
+    auto [ec, n] = co_await stream_.read_some(asio::buffer(body.data() + have, body.size() - have));
     if (ec) {
       if (!closed_) {
         close(ec, is_quiet_close(ec) ? "the peer closed the connection" : ec.message());

@@ -13,6 +13,10 @@
 
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
+#include <fstream>
+
 #include <set>
 #include <thread>
 
@@ -806,6 +810,43 @@ std::string requests(std::uint32_t type, std::size_t count) {
     bytes += 'r';
   }
   return bytes;
+}
+
+// Resident memory of this process, which hosts the node under test.
+std::size_t resident_bytes() {
+  std::ifstream statm("/proc/self/statm");
+  std::size_t pages = 0, resident = 0;
+  statm >> pages >> resident;
+  return resident * static_cast<std::size_t>(sysconf(_SC_PAGESIZE));
+}
+
+TEST(RpcBackPressure, PeersThatAnnounceHugeBodiesAndSendLittleMakeTheNodeHoldLittle) {
+  constexpr std::size_t peers = 16;
+  node_setup setup;
+  setup.limits.max_message_size = 64 * 1024 * 1024;
+  test_node node(setup);
+  node.hold(held_type);
+  ASSERT_TRUE(node.start());
+
+  auto before = resident_bytes();
+  std::vector<std::unique_ptr<raw_peer>> announcing;
+  for (std::size_t i = 0; i < peers; ++i) {
+    announcing.push_back(std::make_unique<raw_peer>(node.where()));
+    auto& peer = *announcing.back();
+    ASSERT_TRUE(peer.connected() && peer.hello()) << peer.error().message();
+    auto header = wire::encode({.kind = wire::frame_kind::request,
+                                .message_type = held_type,
+                                .body_size = 64 * 1024 * 1024 - 1,
+                                .call_id = 1});
+    std::string bytes(reinterpret_cast<const char*>(header.data()), header.size());
+    ASSERT_TRUE(peer.send(bytes + std::string(100, 'x')));
+  }
+  // Let the node read what arrived; with the whole announced size allocated up front this
+  // would be a gigabyte.
+  std::this_thread::sleep_for(200ms);
+  auto grown = resident_bytes() - std::min(before, resident_bytes());
+  EXPECT_LT(grown, 32u * 1024 * 1024) << "the node allocated what the peers only announced";
+  EXPECT_EQ(node.server().connection_count(), peers);
 }
 
 TEST(RpcBackPressure, NodeReadsNoRequestsPastMaxCallsInFlightUntilAnswersGoOut) {
