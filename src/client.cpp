@@ -141,7 +141,8 @@ class client_connection : public connection {
         draining_ = true;
         return core->on_goaway();
       default:
-        close(make_error_code(errc::protocol_error), "unexpected frame kind from the node");
+        fail_protocol(cat("a node sends no frame of kind ", static_cast<int>(header.kind)),
+                      errc::protocol_error);
     }
   }
 

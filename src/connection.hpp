@@ -46,6 +46,9 @@ class connection : public std::enable_shared_from_this<connection> {
   const std::string& label() const noexcept { return label_; }
 
  protected:
+  // Tells the peer what was wrong with its bytes in a connection-level error frame, then
+  // closes once the frame is written.
+  void fail_protocol(const std::string& problem, errc code);
   // A complete frame other than ping and pong.
   virtual void on_frame(const wire::frame_header& header, std::string body) = 0;
   // A frame is about to be written; lets a client mark its call as possibly seen by the node.
@@ -71,7 +74,6 @@ class connection : public std::enable_shared_from_this<connection> {
   asio::awaitable<bool> fill(std::size_t at_least);
   asio::awaitable<bool> read_body(std::uint32_t size, std::string& body);
   void dispatch(const wire::frame_header& header, std::string body);
-  void fail_protocol(const std::string& problem, errc code);
   asio::awaitable<boost::system::error_code> write_batch(std::deque<outgoing>& batch);
   void build_tls_buffers(const std::deque<outgoing>& batch,
                          std::vector<asio::const_buffer>& buffers);

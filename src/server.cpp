@@ -129,7 +129,9 @@ class server_connection : public connection {
  protected:
   void on_frame(const wire::frame_header& header, std::string body) override {
     if (header.kind != wire::frame_kind::request) {
-      close(make_error_code(errc::protocol_error), "unexpected frame kind from a client");
+      fail_protocol(
+          cat("a client sends requests only, not frame kind ", static_cast<int>(header.kind)),
+          errc::protocol_error);
       return;
     }
     if (draining_ || core_->shutting_down()) {
@@ -261,7 +263,10 @@ asio::awaitable<void> server_core::admit(tcp::socket socket) {
   }
   stream s = std::move(opened).value();
 
-  auto hello = co_await read_frame_within(s, options_.handshake_timeout, 0);
+  // A hello has no body; a larger limit lets a client that skips hello hear that, rather than
+  // that its first frame was too large.
+  constexpr std::uint32_t first_frame_limit = 4096;
+  auto hello = co_await read_frame_within(s, options_.handshake_timeout, first_frame_limit);
   if (!hello || hello->header.kind != wire::frame_kind::hello) {
     auto code = hello ? make_error_code(errc::protocol_error) : hello.code();
     auto problem = hello ? cat("expected hello as the first frame, received frame kind ",

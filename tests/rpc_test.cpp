@@ -1072,6 +1072,9 @@ TEST(RpcProtocol, MalformedFrameAfterHelloGetsAnErrorFrameAndTheNodeStaysUp) {
        raw_header(1, 2, 100 * 1024 * 1024),
        errc::message_too_large,
        {"104857600", "maxMessageSize"}},
+      {"a second hello", raw_header(1, 1), errc::protocol_error, {"requests only", "kind 1"}},
+      {"a response from a client", raw_header(1, 3), errc::protocol_error, {"kind 3"}},
+      {"goaway from a client", raw_header(1, 7), errc::protocol_error, {"kind 7"}},
   };
   test_node node;
   node.handle(echo_type, echo);
