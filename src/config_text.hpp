@@ -40,15 +40,16 @@ inline bool same_folded(std::string_view a, std::string_view b) noexcept {
   }
 }
 
-// Text from a file or a command line appears in messages shortened and with control
-// characters escaped, so that junk input yields a short, printable sentence.
+// Text from a file or a command line appears in messages shortened, with control characters and
+// every byte outside ASCII escaped as \xNN: junk input then yields a short sentence of plain
+// ASCII, since a byte from 0x80 up may be half of a UTF-8 character or a terminal control.
 inline std::string printable(std::string_view text) {
   constexpr std::size_t shown = 80;
   constexpr char hex[] = "0123456789abcdef";
   std::string out;
   for (char c : text.substr(0, shown)) {
     const auto byte = static_cast<unsigned char>(c);
-    if (byte < 0x20 || byte == 0x7f) {
+    if (byte < 0x20 || byte >= 0x7f) {
       out += "\\x";
       out += hex[byte >> 4];
       out += hex[byte & 0xf];

@@ -8,6 +8,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -426,6 +427,26 @@ TEST(ConfigFile, ReportsSyntaxProblemsWithLineAndKey) {
   for (const auto& c : cases) {
     SCOPED_TRACE(c.text.substr(0, 60));
     expect_one_problem(c);
+  }
+}
+
+TEST(ConfigFile, EscapesBytesOutsideAsciiInMessages) {
+  const std::vector<problem_case> cases = {
+      {"caf\xc3\xa9 1", severity::warning, 1, "caf\\xc3\\xa9", "unknown key"},
+      {"serverPort 7\xc2\xa0"
+       "0",
+       severity::error, 1, "serverPort", "'7\\xc2\\xa00' is not an integer"},
+      {"enableTLS \x9b"
+       "1",
+       severity::error, 1, "enableTLS", "'\\x9b1' is not a boolean"},
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.message);
+    expect_one_problem(c);
+    const std::string text = loaded(c.text).problems_text();
+    EXPECT_TRUE(std::none_of(text.begin(), text.end(), [](char byte) {
+      return static_cast<unsigned char>(byte) >= 0x80;
+    })) << text;
   }
 }
 
