@@ -588,6 +588,27 @@ std::string config::origin_of(std::string_view key) const {
   return std::string(to_string(current.source));
 }
 
+config_problem config::problem_about(std::string_view key, config_problem::severity level,
+                                     std::string message) const {
+  const value& current = lookup(key);
+  config_problem problem{level, {}, 0, registry_.find(key)->name, std::move(message)};
+  switch (current.source) {
+    case value_source::file:
+      problem.origin = current.origin;
+      problem.line = current.line;
+      return problem;
+    case value_source::environment:
+      problem.origin = "environment " + current.origin;
+      return problem;
+    case value_source::built_in:
+    case value_source::command_line:
+    case value_source::api:
+      break;
+  }
+  problem.origin = std::string(to_string(current.source));
+  return problem;
+}
+
 void config::add_problem(config_problem problem) {
   problems_.push_back(std::move(problem));
 }

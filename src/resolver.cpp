@@ -45,20 +45,15 @@ bool is_ipv6_literal(std::string_view text) {
   return text.starts_with('[') || std::count(text.begin(), text.end(), ':') >= 2;
 }
 
-config_problem problem_for(const config& cfg, config_problem::severity level, std::string_view key,
-                           std::string message) {
-  return config_problem{level, cfg.origin_of(key), 0, std::string(key), std::move(message)};
-}
-
 // Parses the endpoint in `key` with `serverPort` as its default port and reports what is wrong
 // with it to `cfg`.
 std::optional<endpoint> endpoint_from_key(config& cfg, std::string_view key,
                                           std::uint16_t default_port) {
   auto parsed = endpoint::parse(cfg.get_string(key), default_port);
   for (const auto& warning : parsed.warnings())
-    cfg.add_problem(problem_for(cfg, config_problem::severity::warning, key, warning));
+    cfg.add_problem(cfg.problem_about(key, config_problem::severity::warning, warning));
   if (!parsed) {
-    cfg.add_problem(problem_for(cfg, config_problem::severity::error, key, parsed.message()));
+    cfg.add_problem(cfg.problem_about(key, config_problem::severity::error, parsed.message()));
     return std::nullopt;
   }
   return std::move(parsed).value();
@@ -223,7 +218,7 @@ void check_family_policy(config& cfg) {
     const std::string& value = cfg.get_string(key);
     if (!is_ipv6_literal(value)) continue;
     cfg.add_problem(
-        problem_for(cfg, config_problem::severity::error, key, ipv6_disabled_message(value)));
+        cfg.problem_about(key, config_problem::severity::error, ipv6_disabled_message(value)));
   }
 }
 
@@ -233,9 +228,9 @@ std::vector<endpoint> cluster_endpoints(config& cfg) {
 
   const bool first_given = !cfg.get_string("firstEp").empty();
   if (!first_given && cfg.get_string("fqdn").empty()) {
-    cfg.add_problem(problem_for(cfg, config_problem::severity::error, "firstEp",
-                                "firstEp and fqdn are both empty, so there is no node to "
-                                "contact; set firstEp to the host:port of a node"));
+    cfg.add_problem(cfg.problem_about("firstEp", config_problem::severity::error,
+                                      "firstEp and fqdn are both empty, so there is no node to "
+                                      "contact; set firstEp to the host:port of a node"));
   } else if (auto first = endpoint_from_key(cfg, first_given ? "firstEp" : "fqdn", port)) {
     endpoints.push_back(std::move(*first));
   }

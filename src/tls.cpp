@@ -61,11 +61,7 @@ std::string join(const std::vector<std::string>& items) {
 
 void add_problem(config& cfg, config_problem::severity level, std::string_view key,
                  std::string message) {
-  cfg.add_problem({.level = level,
-                   .origin = cfg.origin_of(key),
-                   .line = 0,
-                   .key = std::string(key),
-                   .message = std::move(message)});
+  cfg.add_problem(cfg.problem_about(key, level, std::move(message)));
 }
 
 void add_error(config& cfg, std::string_view key, std::string message) {
@@ -128,8 +124,7 @@ bool report_file_problems(config& cfg, std::vector<config_problem> problems) {
   bool ok = true;
   for (auto& problem : problems) {
     ok = ok && problem.level != config_problem::severity::error;
-    problem.origin = cfg.origin_of(problem.key);
-    cfg.add_problem(std::move(problem));
+    cfg.add_problem(cfg.problem_about(problem.key, problem.level, std::move(problem.message)));
   }
   return ok;
 }

@@ -35,6 +35,8 @@ expect() {
 mkdir -p "$work/good" "$work/bad"
 printf 'serverPort 7100\nfirstEp db1:7100\n' > "$work/good/taos.cfg"
 printf 'serverPrt 7100\nserverPort 70000\nenableTLS maybe\nfirstEp [::1\n' > "$work/bad/taos.cfg"
+mkdir -p "$work/tls-off"
+printf 'enableTLS 0\ntlsCaPath /nonexistent/ca.pem\n' > "$work/tls-off/taos.cfg"
 
 expect "straitd -C prints each value with its source" ok \
   "serverPort +7100 +both +file .*good/taos.cfg:1" "$straitd" -C -c "$work/good"
@@ -46,6 +48,9 @@ expect "straitd -C lists every problem, not only the first (line 2)" fail \
 expect "straitd -C lists every problem, not only the first (line 4)" fail \
   "taos.cfg:4: firstEp: " "$straitd" -C -c "$work/bad"
 expect "a bad value names the accepted form" fail "enableTLS: .*maybe" "$straitd" -C -c "$work/bad"
+expect "a TLS problem names file and line as the parser does" fail \
+  "straitd: error: [^ ]*/tls-off/taos.cfg:2: tlsCaPath: is set but enableTLS is 0" \
+  "$straitd" -C -c "$work/tls-off"
 expect "a missing -c file is an error" fail "no-such-dir" "$straitd" -c "$work/no-such-dir"
 expect "a bad -o value is an error" fail "serverPort" "$straitd" -C -o serverPort=abc
 expect "environment variables are read" ok "serverPort +7200 +both +environment STRAIT_SERVER_PORT" \

@@ -984,6 +984,36 @@ TEST(ConfigProblem, FormatsOriginLineAndKey) {
   }
 }
 
+// Later stages locate their problems with problem_about(); each row sets serverPort from one
+// source and expects the problem where the value came from, as the parser would write it.
+TEST(ConfigProblem, ProblemAboutAKeyIsLocatedWhereItsValueCameFrom) {
+  struct about_case {
+    std::string source;
+    std::string text;
+  };
+  const std::vector<about_case> cases = {
+      {"default", "default: serverPort: odd"},
+      {"file", "taos.cfg:2: serverPort: odd"},
+      {"environment", "environment STRAIT_SERVER_PORT: serverPort: odd"},
+      {"command line", "command line: serverPort: odd"},
+      {"api", "api: serverPort: odd"},
+  };
+  const char* const environment[] = {"STRAIT_SERVER_PORT=7002", nullptr};
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.source);
+    config cfg;
+    if (c.source == "file") cfg.load_text("fqdn node1.local\nserverPort 7001\n", "taos.cfg");
+    if (c.source == "environment") cfg.load_environment("STRAIT_", environment);
+    if (c.source == "command line") cfg.set_from_command_line("serverPort", "7003");
+    if (c.source == "api") {
+      ASSERT_TRUE(cfg.set("serverPort", "7004").ok());
+    }
+    const config_problem problem = cfg.problem_about("SERVERPORT", severity::warning, "odd");
+    EXPECT_EQ(problem.level, severity::warning);
+    EXPECT_EQ(problem.to_string(), c.text);
+  }
+}
+
 TEST(ConfigProblem, LaterStagesAddTheirOwnProblems) {
   config cfg;
   cfg.add_problem({severity::error, "tls", 0, "tlsCaPath", "the file does not exist"});

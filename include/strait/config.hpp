@@ -161,6 +161,12 @@ class config {
   // Where the value came from, as shown by show_variables ("file taos.cfg:12").
   std::string origin_of(std::string_view key) const;
 
+  // A problem about `key`, located where its current value came from: the file path and line,
+  // "environment STRAIT_X", "command line", "api" or "default" (line 0 but for a file). Later
+  // stages build their problems with it, so that they read like the parser's
+  // ("taos.cfg:3: tlsCaPath: ..."). Precondition: the key is registered.
+  config_problem problem_about(std::string_view key, config_problem::severity level,
+                               std::string message) const;
   // Later stages (TLS, endpoints) report their own start-up problems here, so that every
   // problem is listed together.
   void add_problem(config_problem problem);
