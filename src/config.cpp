@@ -225,6 +225,8 @@ std::string_view to_string(param_type type) noexcept {
       return "endpoint";
     case param_type::enumeration:
       return "enumeration";
+    case param_type::host:
+      return "host";
   }
   return "unknown";
 }

@@ -60,6 +60,33 @@ result<std::string> check_endpoint(std::string_view raw, const param_spec& spec)
   return checked;
 }
 
+// A host is what endpoint::parse takes without a port. A port is refused rather than dropped:
+// `fqdn [::1]:5` would otherwise quietly become [::1] at serverPort.
+result<std::string> check_host(std::string_view raw, const param_spec& spec) {
+  if (raw.empty()) return invalid("the value is empty; expected " + accepted_form(spec));
+  auto parsed = endpoint::parse(raw);
+  if (!parsed) {
+    return invalid(in_quotes(raw) + " is not a host (" + parsed.message() + "); expected " +
+                   accepted_form(spec));
+  }
+  if (parsed->port() != 0) {
+    return invalid(in_quotes(raw) + " has a port; " + spec.name +
+                   " takes a host name or address without a port; put the port in serverPort");
+  }
+
+  // The only warning is for a bare IPv6 literal whose last group looks like a port. The
+  // endpoint parser suggests the bracketed form with that port, which a host does not take.
+  result<std::string> checked{std::string(raw)};
+  if (!parsed.warnings().empty()) {
+    const std::string_view address = raw.substr(0, raw.find('%'));
+    const std::string_view group = address.substr(address.rfind(':') + 1);
+    checked.add_warning(in_quotes(raw) + " is read as an IPv6 address; if " + std::string(group) +
+                        " was meant as the port, write the address alone and put the port in "
+                        "serverPort");
+  }
+  return checked;
+}
+
 result<std::string> check_choice(std::string_view raw, const param_spec& spec) {
   for (const auto& choice : spec.choices) {
     if (equal_ci(choice, raw)) return choice;
@@ -158,6 +185,8 @@ result<std::string> check_value(const param_spec& spec, std::string_view raw) {
       return check_endpoint(raw, spec);
     case param_type::enumeration:
       return check_choice(raw, spec);
+    case param_type::host:
+      return check_host(raw, spec);
     case param_type::string:
     case param_type::path:
       return std::string(raw);
@@ -177,6 +206,8 @@ std::string accepted_form(const param_spec& spec) {
       return "a file path";
     case param_type::endpoint:
       return "host, host:port, [IPv6] or [IPv6]:port";
+    case param_type::host:
+      return "a host name, IPv4 address or IPv6 address, without a port";
     case param_type::enumeration: {
       std::string list = "one of: ";
       for (std::size_t i = 0; i < spec.choices.size(); ++i) {
@@ -288,7 +319,7 @@ param_spec text_key(std::string name, param_type type, std::string default_value
 std::vector<param_spec> seed_keys() {
   const auto path = param_type::path;
   return {
-      text_key("fqdn", param_type::string, "localhost", both,
+      text_key("fqdn", param_type::host, "localhost", both,
                "Name (FQDN, IPv4 or IPv6 address) by which other nodes and clients reach this "
                "node. With serverPort it forms the node's endpoint."),
       integer_key("serverPort", 6030, 0, 65535, both, false,

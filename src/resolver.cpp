@@ -226,14 +226,10 @@ std::vector<endpoint> cluster_endpoints(config& cfg) {
   const auto port = static_cast<std::uint16_t>(cfg.get_int("serverPort"));
   std::vector<endpoint> endpoints;
 
+  // fqdn is never empty (the registry refuses an empty host), so one of the two names a node.
   const bool first_given = !cfg.get_string("firstEp").empty();
-  if (!first_given && cfg.get_string("fqdn").empty()) {
-    cfg.add_problem(cfg.problem_about("firstEp", config_problem::severity::error,
-                                      "firstEp and fqdn are both empty, so there is no node to "
-                                      "contact; set firstEp to the host:port of a node"));
-  } else if (auto first = endpoint_from_key(cfg, first_given ? "firstEp" : "fqdn", port)) {
+  if (auto first = endpoint_from_key(cfg, first_given ? "firstEp" : "fqdn", port))
     endpoints.push_back(std::move(*first));
-  }
 
   if (!cfg.get_string("secondEp").empty()) {
     if (auto second = endpoint_from_key(cfg, "secondEp", port))

@@ -53,6 +53,11 @@ expect "a TLS problem names file and line as the parser does" fail \
   "$straitd" -C -c "$work/tls-off"
 expect "a missing -c file is an error" fail "no-such-dir" "$straitd" -c "$work/no-such-dir"
 expect "a bad -o value is an error" fail "serverPort" "$straitd" -C -o serverPort=abc
+expect "fqdn is checked as a host" fail "command line: fqdn: 'a_b' is not a host" \
+  "$straitd" -C -o fqdn=a_b
+expect "fqdn with a port is refused, not cut short" fail \
+  "fqdn: '\[::1\]:5' has a port; fqdn takes .* put the port in serverPort" \
+  "$straitd" -C -o "fqdn=[::1]:5"
 expect "environment variables are read" ok "serverPort +7200 +both +environment STRAIT_SERVER_PORT" \
   env STRAIT_SERVER_PORT=7200 "$straitd" -C -c "$work/good"
 expect "an unbalanced bracket in -h is refused" fail "-h: .*\[::1" "$strait" -h "[::1" -s ping

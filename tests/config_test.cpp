@@ -78,7 +78,7 @@ const std::vector<builtin_case>& builtin_table() {
   using enum param_type;
   using enum param_scope;
   static const std::vector<builtin_case> table = {
-      {"fqdn", string, "localhost", 0, 0, both, false},
+      {"fqdn", host, "localhost", 0, 0, both, false},
       {"serverPort", integer, "6030", 0, 65535, both, false},
       {"firstEp", endpoint, "", 0, 0, both, false},
       {"secondEp", endpoint, "", 0, 0, both, false},
@@ -497,6 +497,37 @@ TEST(ConfigFile, ReportsBadValuesWithTheAcceptedFormOrRange) {
   }
 }
 
+TEST(ConfigFile, FqdnTakesAHostWithoutAPort) {
+  const std::string without_port =
+      "fqdn takes a host name or address without a port; put the port in serverPort";
+  const std::vector<problem_case> cases = {
+      {"fqdn a_b", severity::error, 1, "fqdn", "'a_b' is not a host (invalid endpoint 'a_b'"},
+      {"fqdn 999.1.1.1", severity::error, 1, "fqdn", "is not a valid IPv4 address"},
+      {"fqdn fe80::1", severity::error, 1, "fqdn", "needs a zone id naming the interface"},
+      {"fqdn -bad-", severity::error, 1, "fqdn", "starts or ends with '-'"},
+      {"fqdn x..y", severity::error, 1, "fqdn", "empty label"},
+      {"fqdn \xff\xfe", severity::error, 1, "fqdn", "'\\xff\\xfe' is not a host"},
+      {"fqdn \"\"", severity::error, 1, "fqdn",
+       "the value is empty; expected a host name, IPv4 address or IPv6 address, without a port"},
+      {"fqdn [::1]:5", severity::error, 1, "fqdn", "'[::1]:5' has a port; " + without_port},
+      {"fqdn node1.local:6030", severity::error, 1, "fqdn", without_port},
+      {"fqdn 2001:db8::1:6030", severity::warning, 1, "fqdn",
+       "'2001:db8::1:6030' is read as an IPv6 address; if 6030 was meant as the port, write the "
+       "address alone and put the port in serverPort"},
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.text);
+    expect_one_problem(c);
+  }
+  for (const std::string host :
+       {"node1.local", "localhost", "127.0.0.1", "::1", "[::1]", "fe80::1%eth0", "node1.local."}) {
+    SCOPED_TRACE(host);
+    const config cfg = loaded("fqdn " + host);
+    EXPECT_TRUE(cfg.problems().empty()) << cfg.problems_text();
+    EXPECT_EQ(cfg.get_string("fqdn"), host);
+  }
+}
+
 TEST(ConfigFile, BadValueKeepsThePreviousValueAndDoesNotCountAsARepeat) {
   const config cfg =
       loaded("serverPort 7000\nserverPort 65536\nenableTLS maybe\nserverPort 7001\n");
@@ -758,7 +789,7 @@ TEST(ConfigEnvironment, MatchesNamesIgnoringUnderscoresAndCase) {
       {"STRAIT_SERVER_PORT=7000", "serverPort", "7000"},
       {"STRAIT_TLS_CA_PATH=/etc/strait/ca.pem", "tlsCaPath", "/etc/strait/ca.pem"},
       {"STRAIT_TLS_CA_PATH=/a b/c=d", "tlsCaPath", "/a b/c=d"},
-      {"STRAIT_FQDN=", "fqdn", ""},
+      {"STRAIT_SECOND_EP=", "secondEp", ""},
   };
   for (const auto& c : cases) {
     SCOPED_TRACE(c.variable);
@@ -820,7 +851,7 @@ TEST(ConfigCommandLine, AcceptsKeyEqualsValueOrKeyAndValue) {
       {"ENABLETLS=yes", "", "enableTLS", "1"},
       {"tlsCaPath=/a b", "", "tlsCaPath", "/a b"},
       {"firstEp=[::1]:6030", "", "firstEp", "[::1]:6030"},
-      {"fqdn=", "", "fqdn", ""},
+      {"secondEp=", "", "secondEp", ""},
   };
   for (const auto& c : cases) {
     SCOPED_TRACE(c.key + " " + c.value);

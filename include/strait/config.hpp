@@ -13,7 +13,9 @@
 
 namespace strait {
 
-enum class param_type { boolean, integer, string, path, endpoint, enumeration };
+// `host`: a host name, IPv4 address or IPv6 address without a port, as `fqdn` takes it (the
+// port of a node is always `serverPort`); it cannot be empty.
+enum class param_type { boolean, integer, string, path, endpoint, enumeration, host };
 enum class param_scope { client, server, both };
 // Where a value came from. Later sources override earlier ones, in this order.
 enum class value_source { built_in, file, environment, command_line, api };
@@ -67,9 +69,10 @@ class param_registry {
 
 // Checks `raw` against `spec` and returns it in canonical form: booleans as "0" or "1", integers
 // in plain decimal, enumerations in the registry's spelling, other types unchanged. An empty
-// string, path or endpoint means "not set". Fails with errc::invalid_configuration and a
-// sentence that quotes the value and names the accepted form or range; endpoint warnings (a bare
-// IPv6 literal that looks like it ends in a port) come back as warnings of the result.
+// string, path or endpoint means "not set"; an empty host is refused. Fails with
+// errc::invalid_configuration and a sentence that quotes the value and names the accepted form
+// or range; endpoint and host warnings (a bare IPv6 literal that looks like it ends in a port)
+// come back as warnings of the result.
 result<std::string> check_value(const param_spec& spec, std::string_view raw);
 
 // What a key accepts, in words: "an integer from 1 to 65535", "0 or 1 (...)", "one of: a, b".
