@@ -104,6 +104,9 @@ int run(const node_args& args) {
   auto cfg = ex::load_config(args.config);
   auto tls = tls_config::from_config(cfg, node_role::node);
   check_family_policy(cfg);
+  // The node dials firstEp (or itself, at fqdn) once it listens: an endpoint it cannot dial is
+  // a start-up problem, listed with the others.
+  cluster_endpoints(cfg);
   if (ex::report_problems(cfg, "straitd")) {
     std::cerr << "straitd: not started; fix the problems above\n";
     return 1;

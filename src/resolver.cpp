@@ -45,15 +45,33 @@ bool is_ipv6_literal(std::string_view text) {
   return text.starts_with('[') || std::count(text.begin(), text.end(), ':') >= 2;
 }
 
-// Parses the endpoint in `key` with `serverPort` as its default port and reports what is wrong
-// with it to `cfg`.
+// A value from a file, the environment or a command line had its warnings reported when it was
+// loaded; repeating them would list each one twice at start-up.
+bool warned_when_loaded(value_source source) {
+  return source == value_source::file || source == value_source::environment ||
+         source == value_source::command_line;
+}
+
+// Parses the endpoint in `key` with `serverPort` (`default_port`) as its default port and
+// reports what is wrong with it to `cfg`. fqdn names this node, whose port is known once it
+// listens; any other endpoint must have a port to dial, which serverPort 0 does not give.
 std::optional<endpoint> endpoint_from_key(config& cfg, std::string_view key,
                                           std::uint16_t default_port) {
-  auto parsed = endpoint::parse(cfg.get_string(key), default_port);
-  for (const auto& warning : parsed.warnings())
-    cfg.add_problem(cfg.problem_about(key, config_problem::severity::warning, warning));
+  const std::string& text = cfg.get_string(key);
+  auto parsed = endpoint::parse(text, default_port);
+  if (!warned_when_loaded(cfg.source_of(key))) {
+    for (const auto& warning : parsed.warnings())
+      cfg.add_problem(cfg.problem_about(key, config_problem::severity::warning, warning));
+  }
   if (!parsed) {
     cfg.add_problem(cfg.problem_about(key, config_problem::severity::error, parsed.message()));
+    return std::nullopt;
+  }
+  if (parsed->port() == 0 && key != "fqdn") {
+    cfg.add_problem(cfg.problem_about(
+        key, config_problem::severity::error,
+        "'" + text + "' has no port, and serverPort is 0 (the node picks a free port), so there " +
+            "is no port to dial; write it as host:port"));
     return std::nullopt;
   }
   return std::move(parsed).value();

@@ -58,6 +58,9 @@ expect "fqdn is checked as a host" fail "command line: fqdn: 'a_b' is not a host
 expect "fqdn with a port is refused, not cut short" fail \
   "fqdn: '\[::1\]:5' has a port; fqdn takes .* put the port in serverPort" \
   "$straitd" -C -o "fqdn=[::1]:5"
+expect "straitd checks the endpoints it will dial before it starts" fail \
+  "command line: firstEp: '127.0.0.1' has no port, and serverPort is 0" \
+  "$straitd" -C -o serverPort=0 -o firstEp=127.0.0.1
 expect "environment variables are read" ok "serverPort +7200 +both +environment STRAIT_SERVER_PORT" \
   env STRAIT_SERVER_PORT=7200 "$straitd" -C -c "$work/good"
 expect "an unbalanced bracket in -h is refused" fail "-h: .*\[::1" "$strait" -h "[::1" -s ping

@@ -256,6 +256,53 @@ TEST(ClusterEndpoints, ReportsEndpointWarningsWithTheirKey) {
   EXPECT_NE(found[0].message.find("write [2001:db8::1]:6030"), std::string::npos);
 }
 
+TEST(ClusterEndpoints, ReportsEndpointWarningsOfLoadedValuesOnlyOnce) {
+  config cfg;
+  cfg.load_text("firstEp 2001:db8::1:6030\n", "taos.cfg");
+  ASSERT_EQ(problems_for(cfg, "firstEp").size(), 1u) << cfg.problems_text();
+  EXPECT_EQ(cluster_endpoints(cfg).size(), 1u);
+  EXPECT_EQ(problems_for(cfg, "firstEp").size(), 1u) << cfg.problems_text();
+}
+
+// With serverPort 0 the node picks its port, so an endpoint of another node must carry one;
+// fqdn stands for this node, whose port is known once it listens.
+TEST(ClusterEndpoints, EndpointWithoutPortIsAnErrorWhenServerPortIsZero) {
+  struct port_case {
+    std::string file;
+    std::string key;  // the key reported, or empty when none is
+    int line;         // where it was set, after the line of serverPort
+    std::vector<std::string> endpoints;
+  };
+  const std::vector<port_case> cases = {
+      {"firstEp db1.example\n", "firstEp", 2, {}},
+      {"firstEp db1.example:7100\nsecondEp [2001:db8::2]\n", "secondEp", 3, {"db1.example:7100"}},
+      {"firstEp db1.example:7100\nsecondEp db2.example:7200\n",
+       "",
+       0,
+       {"db1.example:7100", "db2.example:7200"}},
+      {"fqdn db1.example\n", "", 0, {"db1.example"}},
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.file);
+    config cfg;
+    cfg.load_text("serverPort 0\n" + c.file, "taos.cfg");
+    std::vector<std::string> texts;
+    for (const auto& e : cluster_endpoints(cfg))
+      texts.push_back(e.to_string());
+    EXPECT_EQ(texts, c.endpoints);
+    if (c.key.empty()) {
+      EXPECT_TRUE(cfg.problems().empty()) << cfg.problems_text();
+      continue;
+    }
+    const auto found = problems_for(cfg, c.key);
+    ASSERT_EQ(found.size(), 1u) << cfg.problems_text();
+    EXPECT_EQ(found[0].level, config_problem::severity::error);
+    EXPECT_EQ(found[0].line, c.line);
+    EXPECT_NE(found[0].message.find("has no port, and serverPort is 0"), std::string::npos)
+        << found[0].message;
+  }
+}
+
 // ---- resolve: address literals -------------------------------------------------------------
 
 TEST(Resolve, ReturnsAddressLiteralsAsTheyAre) {

@@ -31,8 +31,10 @@ family_policy family_policy_from(const config& cfg);
 void check_family_policy(config& cfg);
 
 // The endpoints a process dials, in failover order: `firstEp` (when empty, `fqdn:serverPort`),
-// then `secondEp` when set. A missing port is `serverPort`. Endpoints that do not parse are
-// reported to `cfg` and left out.
+// then `secondEp` when set. A missing port is `serverPort`; with `serverPort 0` (the node picks
+// its port) `firstEp` and `secondEp` must give their own, and `fqdn` comes back without one.
+// Endpoints that cannot be used are reported to `cfg` with their key and left out; a node calls
+// this among its start-up checks.
 std::vector<endpoint> cluster_endpoints(config& cfg);
 
 // Resolves an endpoint to the addresses a connector should try, in the order it should try
