@@ -227,6 +227,8 @@ std::string_view to_string(param_type type) noexcept {
       return "enumeration";
     case param_type::host:
       return "host";
+    case param_type::ipv6_address:
+      return "IPv6 address";
   }
   return "unknown";
 }

@@ -60,6 +60,19 @@ result<std::string> check_endpoint(std::string_view raw, const param_spec& spec)
   return checked;
 }
 
+// The endpoint parser's only warning is for a bare IPv6 literal whose last group looks like a
+// port, and it suggests the bracketed form with that port, which a key without a port does not
+// take: this warning says where the port goes instead.
+void add_port_like_warning(result<std::string>& checked, std::string_view raw,
+                           const result<endpoint>& parsed) {
+  if (parsed.warnings().empty()) return;
+  const std::string_view address = raw.substr(0, raw.find('%'));
+  const std::string_view group = address.substr(address.rfind(':') + 1);
+  checked.add_warning(in_quotes(raw) + " is read as an IPv6 address; if " + std::string(group) +
+                      " was meant as the port, write the address alone and put the port in "
+                      "serverPort");
+}
+
 // A host is what endpoint::parse takes without a port. A port is refused rather than dropped:
 // `fqdn [::1]:5` would otherwise quietly become [::1] at serverPort.
 result<std::string> check_host(std::string_view raw, const param_spec& spec) {
@@ -74,17 +87,39 @@ result<std::string> check_host(std::string_view raw, const param_spec& spec) {
                    " takes a host name or address without a port; put the port in serverPort");
   }
 
-  // The only warning is for a bare IPv6 literal whose last group looks like a port. The
-  // endpoint parser suggests the bracketed form with that port, which a host does not take.
   result<std::string> checked{std::string(raw)};
-  if (!parsed.warnings().empty()) {
-    const std::string_view address = raw.substr(0, raw.find('%'));
-    const std::string_view group = address.substr(address.rfind(':') + 1);
-    checked.add_warning(in_quotes(raw) + " is read as an IPv6 address; if " + std::string(group) +
-                        " was meant as the port, write the address alone and put the port in "
-                        "serverPort");
-  }
+  add_port_like_warning(checked, raw, parsed);
   return checked;
+}
+
+// An IPv6 address to listen on: brackets are accepted, as everywhere else an IPv6 address is
+// written, and dropped. An IPv4 address is refused with what to do instead, since the node
+// serves IPv4 clients without any key.
+result<std::string> check_ipv6_address(std::string_view raw, const param_spec& spec) {
+  if (raw.empty()) return invalid("the value is empty; expected " + accepted_form(spec));
+  auto parsed = endpoint::parse(raw);
+  if (!parsed) {
+    return invalid(in_quotes(raw) + " is not an IPv6 address (" + parsed.message() +
+                   "); expected " + accepted_form(spec));
+  }
+  if (parsed->kind() == endpoint::host_kind::ipv4) {
+    return invalid(in_quotes(raw) + " is an IPv4 address, but " + spec.name +
+                   " takes an IPv6 address. IPv4 needs no key: IPv4 clients are served unless "
+                   "ipv6Only is 1; to listen on IPv4 only, set enableIPv6 0");
+  }
+  if (parsed->kind() != endpoint::host_kind::ipv6) {
+    return invalid(in_quotes(raw) + " is a host name, not an IPv6 address; expected " +
+                   accepted_form(spec));
+  }
+  if (parsed->port() != 0) {
+    return invalid(in_quotes(raw) + " has a port; " + spec.name +
+                   " takes an address alone; put the port in serverPort");
+  }
+
+  // No warning for a last group that looks like a port (2001:db8::10): an address to listen on
+  // is never written with one, so the warning would only be noise here.
+  const std::string& zone = parsed->zone();
+  return parsed->host() + (zone.empty() ? "" : "%" + zone);
 }
 
 result<std::string> check_choice(std::string_view raw, const param_spec& spec) {
@@ -187,6 +222,8 @@ result<std::string> check_value(const param_spec& spec, std::string_view raw) {
       return check_choice(raw, spec);
     case param_type::host:
       return check_host(raw, spec);
+    case param_type::ipv6_address:
+      return check_ipv6_address(raw, spec);
     case param_type::string:
     case param_type::path:
       return std::string(raw);
@@ -208,6 +245,8 @@ std::string accepted_form(const param_spec& spec) {
       return "host, host:port, [IPv6] or [IPv6]:port";
     case param_type::host:
       return "a host name, IPv4 address or IPv6 address, without a port";
+    case param_type::ipv6_address:
+      return "an IPv6 address, bare or in brackets, without a port";
     case param_type::enumeration: {
       std::string list = "one of: ";
       for (std::size_t i = 0; i < spec.choices.size(); ++i) {
@@ -335,7 +374,7 @@ std::vector<param_spec> seed_keys() {
                   "IPv6. 0: IPv4 only, and an IPv6 address anywhere is an error. The default "
                   "differs from TDengine's 0 so that pure IPv6 and IPv4-only hosts both work "
                   "without setting any key."),
-      text_key("serverIPv6", param_type::string, "::", server,
+      text_key("serverIPv6", param_type::ipv6_address, "::", server,
                "IPv6 address the node listens on when enableIPv6 is 1; `::` means every "
                "interface."),
       boolean_key("enableTLS", "0", both, false,

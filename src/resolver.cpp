@@ -36,13 +36,11 @@ std::string ipv6_disabled_message(std::string_view text) {
 
 // ---- configuration -------------------------------------------------------------------------
 
-// An IPv6 literal as far as the family policy is concerned. Text that does not parse still
-// counts when it is clearly meant as IPv6 (brackets, or two colons), so that `fe80::1` without
-// a zone is reported as IPv6 here besides whatever the endpoint parser says about it.
+// The keys the family policy looks at were checked when they were loaded (as a host, an
+// endpoint or an IPv6 address), so their text parses.
 bool is_ipv6_literal(std::string_view text) {
   const auto parsed = endpoint::parse(text);
-  if (parsed) return parsed->kind() == endpoint::host_kind::ipv6;
-  return text.starts_with('[') || std::count(text.begin(), text.end(), ':') >= 2;
+  return parsed && parsed->kind() == endpoint::host_kind::ipv6;
 }
 
 // A value from a file, the environment or a command line had its warnings reported when it was

@@ -61,6 +61,11 @@ expect "fqdn with a port is refused, not cut short" fail \
 expect "straitd checks the endpoints it will dial before it starts" fail \
   "command line: firstEp: '127.0.0.1' has no port, and serverPort is 0" \
   "$straitd" -C -o serverPort=0 -o firstEp=127.0.0.1
+expect "serverIPv6 is checked when loaded, not when bound" fail \
+  "command line: serverIPv6: 'banana' is a host name, not an IPv6 address" \
+  "$straitd" -C -o serverIPv6=banana
+expect "serverIPv6 in brackets is stored bare" ok "serverIPv6 +::1 +server +command line" \
+  "$straitd" -C -o "serverIPv6=[::1]"
 expect "environment variables are read" ok "serverPort +7200 +both +environment STRAIT_SERVER_PORT" \
   env STRAIT_SERVER_PORT=7200 "$straitd" -C -c "$work/good"
 expect "an unbalanced bracket in -h is refused" fail "-h: .*\[::1" "$strait" -h "[::1" -s ping

@@ -83,7 +83,7 @@ const std::vector<builtin_case>& builtin_table() {
       {"firstEp", endpoint, "", 0, 0, both, false},
       {"secondEp", endpoint, "", 0, 0, both, false},
       {"enableIPv6", boolean, "1", 0, 0, both, false},
-      {"serverIPv6", string, "::", 0, 0, server, false},
+      {"serverIPv6", ipv6_address, "::", 0, 0, server, false},
       {"enableTLS", boolean, "0", 0, 0, both, false},
       {"tlsCaPath", path, "", 0, 0, both, false},
       {"tlsSvrCertPath", path, "", 0, 0, server, false},
@@ -525,6 +525,40 @@ TEST(ConfigFile, FqdnTakesAHostWithoutAPort) {
     const config cfg = loaded("fqdn " + host);
     EXPECT_TRUE(cfg.problems().empty()) << cfg.problems_text();
     EXPECT_EQ(cfg.get_string("fqdn"), host);
+  }
+}
+
+TEST(ConfigFile, ServerIpv6TakesAnIpv6AddressWithOrWithoutBrackets) {
+  const std::vector<problem_case> cases = {
+      {"serverIPv6 banana", severity::error, 1, "serverIPv6",
+       "'banana' is a host name, not an IPv6 address"},
+      {"serverIPv6 127.0.0.1", severity::error, 1, "serverIPv6",
+       "'127.0.0.1' is an IPv4 address, but serverIPv6 takes an IPv6 address. IPv4 needs no key: "
+       "IPv4 clients are served unless ipv6Only is 1; to listen on IPv4 only, set enableIPv6 0"},
+      {"serverIPv6 [::1]:6030", severity::error, 1, "serverIPv6",
+       "'[::1]:6030' has a port; serverIPv6 takes an address alone"},
+      {"serverIPv6 fe80::1", severity::error, 1, "serverIPv6", "needs a zone id"},
+      {"serverIPv6 ::1::2", severity::error, 1, "serverIPv6", "'::1::2' is not an IPv6 address"},
+      {"serverIPv6 \"\"", severity::error, 1, "serverIPv6", "the value is empty"},
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.text);
+    expect_one_problem(c);
+  }
+
+  const std::vector<std::pair<std::string, std::string>> accepted = {
+      {"::", "::"},
+      {"[::]", "::"},
+      {"::1", "::1"},
+      {"[::1]", "::1"},
+      {"[fe80::1%eth0]", "fe80::1%eth0"},
+      {"2001:DB8:0::10", "2001:db8::10"},
+  };
+  for (const auto& [text, stored] : accepted) {
+    SCOPED_TRACE(text);
+    const config cfg = loaded("serverIPv6 " + text);
+    EXPECT_TRUE(cfg.problems().empty()) << cfg.problems_text();
+    EXPECT_EQ(cfg.get_string("serverIPv6"), stored);
   }
 }
 

@@ -14,8 +14,9 @@
 namespace strait {
 
 // `host`: a host name, IPv4 address or IPv6 address without a port, as `fqdn` takes it (the
-// port of a node is always `serverPort`); it cannot be empty.
-enum class param_type { boolean, integer, string, path, endpoint, enumeration, host };
+// port of a node is always `serverPort`); it cannot be empty. `ipv6_address`: an IPv6 address,
+// bare or in brackets (stored bare), as `serverIPv6` takes it; it cannot be empty.
+enum class param_type { boolean, integer, string, path, endpoint, enumeration, host, ipv6_address };
 enum class param_scope { client, server, both };
 // Where a value came from. Later sources override earlier ones, in this order.
 enum class value_source { built_in, file, environment, command_line, api };
@@ -68,8 +69,9 @@ class param_registry {
 };
 
 // Checks `raw` against `spec` and returns it in canonical form: booleans as "0" or "1", integers
-// in plain decimal, enumerations in the registry's spelling, other types unchanged. An empty
-// string, path or endpoint means "not set"; an empty host is refused. Fails with
+// in plain decimal, enumerations in the registry's spelling, IPv6 addresses without brackets in
+// their shortest form, other types unchanged. An empty string, path or endpoint means "not
+// set"; an empty host or IPv6 address is refused. Fails with
 // errc::invalid_configuration and a sentence that quotes the value and names the accepted form
 // or range; endpoint and host warnings (a bare IPv6 literal that looks like it ends in a port)
 // come back as warnings of the result.
