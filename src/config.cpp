@@ -13,6 +13,7 @@
 #include <cassert>
 #include <cerrno>
 #include <charconv>
+#include <optional>
 #include <system_error>
 #include <utility>
 
@@ -71,7 +72,9 @@ std::string quote_for_file(std::string_view value) {
 struct line_fields {
   std::string_view key;
   std::string value;
-  std::string error;  // why the line cannot be used; empty when it can
+  std::string error;         // why the line cannot be used, whatever its key; empty when it can
+  bool white_space = false;  // an unquoted value with white space inside
+  bool equals_sign = false;  // written `key = value`
 };
 
 // A quoted value: `"` ... `"` with `\"` and `\\` as the only escapes; any other backslash is
@@ -109,11 +112,12 @@ line_fields parse_unquoted(std::string_view key, std::string_view rest) {
   }
   const std::string_view value = trim_blanks(rest.substr(0, end));
   line_fields fields{key, std::string(value), {}};
-  if (std::any_of(value.begin(), value.end(), is_blank)) {
-    fields.error = "the value " + in_quotes(value) + " contains white space; put it in double " +
-                   "quotes: " + std::string(key) + " " + quote_for_file(value);
-  }
+  fields.white_space = std::any_of(value.begin(), value.end(), is_blank);
   return fields;
+}
+
+line_fields parse_value(std::string_view key, std::string_view rest) {
+  return rest.front() == '"' ? parse_quoted(key, rest) : parse_unquoted(key, rest);
 }
 
 line_fields split_line(std::string_view line) {
@@ -126,7 +130,60 @@ line_fields split_line(std::string_view line) {
   if (rest.empty() || rest.front() == '#') {
     return {key, {}, "the key has no value; write it as: " + std::string(key) + " VALUE"};
   }
-  return rest.front() == '"' ? parse_quoted(key, rest) : parse_unquoted(key, rest);
+  if (rest.front() != '=') return parse_value(key, rest);
+
+  // `key = value`, as other formats write it. The value is kept only for the message.
+  const std::string_view after = trim_blanks(rest.substr(1));
+  line_fields fields =
+      after.empty() || after.front() == '#' ? line_fields{key} : parse_value(key, after);
+  fields.equals_sign = true;
+  return fields;
+}
+
+// How `key=value` or `key = value` is written in a configuration file.
+std::string without_equals_sign(std::string_view key, std::string_view value) {
+  const bool has_blank = std::any_of(value.begin(), value.end(), is_blank);
+  const std::string shown = value.empty() ? "VALUE"
+                            : has_blank   ? quote_for_file(printable(value))
+                                          : printable(value);
+  return "write '" + std::string(key) + " " + shown +
+         "' (key, white space, value); a configuration file does not use '='";
+}
+
+// `serverPort=17001` reads as one unknown key. When the part before '=' is a key, the line was
+// meant as a setting: this is that key and how to write the line.
+struct setting_with_equals_sign {
+  std::string key;
+  std::string message;
+};
+
+std::optional<setting_with_equals_sign> joined_by_equals_sign(const param_registry& registry,
+                                                              const line_fields& fields) {
+  const std::size_t equals = fields.key.find('=');
+  if (equals == std::string_view::npos) return std::nullopt;
+  const param_spec* spec = registry.find(fields.key.substr(0, equals));
+  if (spec == nullptr) return std::nullopt;
+
+  const std::string_view joined = fields.key.substr(equals + 1);
+  return setting_with_equals_sign{
+      spec->name, without_equals_sign(spec->name, joined.empty() ? fields.value : joined)};
+}
+
+// Quotes make white space part of a text value; no other type takes white space, so for those
+// the message says what the key takes instead.
+std::string white_space_message(const param_spec& spec, std::string_view value) {
+  if (spec.type == param_type::integer) {
+    return in_quotes(value) + " is not a plain integer; " + spec.name + " takes " +
+           accepted_form(spec) + ", without a unit (units are part of the key name)";
+  }
+  if (spec.type == param_type::string || spec.type == param_type::path ||
+      spec.type == param_type::enumeration) {
+    return "the value " + in_quotes(value) +
+           " contains white space; put it in double quotes: " + spec.name + " " +
+           quote_for_file(value);
+  }
+  return "the value " + in_quotes(value) + " contains white space, but " + spec.name + " takes " +
+         accepted_form(spec);
 }
 
 // Configuration files are plain text: a control character other than tab means the file is
@@ -410,6 +467,10 @@ void config::parse_line(std::string_view line, std::string_view origin, int line
   if (fields.key.empty()) return;
   const param_spec* spec = registry_.find(fields.key);
   if (spec == nullptr) {
+    if (const auto meant = joined_by_equals_sign(registry_, fields)) {
+      report(severity::error, origin, line_number, meant->key, meant->message);
+      return;
+    }
     // Past the cap the problem is only counted, so the search for a suggestion is skipped: a
     // megabyte of junk keys stays cheap.
     const bool listed = listed_in_source_ < max_problems_per_source;
@@ -417,8 +478,18 @@ void config::parse_line(std::string_view line, std::string_view origin, int line
            "unknown key, ignored" + did_you_mean(listed ? registry_.nearest(fields.key) : ""));
     return;
   }
+  if (fields.equals_sign) {
+    report(severity::error, origin, line_number, spec->name,
+           without_equals_sign(spec->name, fields.value));
+    return;
+  }
   if (!fields.error.empty()) {
     report(severity::error, origin, line_number, spec->name, fields.error);
+    return;
+  }
+  if (fields.white_space) {
+    report(severity::error, origin, line_number, spec->name,
+           white_space_message(*spec, fields.value));
     return;
   }
 

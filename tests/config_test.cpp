@@ -450,6 +450,31 @@ TEST(ConfigFile, EscapesBytesOutsideAsciiInMessages) {
   }
 }
 
+TEST(ConfigFile, SaysHowToWriteALineWithAnEqualsSignOrAUnit) {
+  const std::string usage = "' (key, white space, value); a configuration file does not use '='";
+  const std::vector<problem_case> cases = {
+      {"serverPort=17001", severity::error, 1, "serverPort", "write 'serverPort 17001" + usage},
+      {"serverport= 17001 # c", severity::error, 1, "serverPort",
+       "write 'serverPort 17001" + usage},
+      {"rpcThreads = 2", severity::error, 1, "rpcThreads", "write 'rpcThreads 2" + usage},
+      {"rpcThreads =2", severity::error, 1, "rpcThreads", "write 'rpcThreads 2" + usage},
+      {"tlsCaPath = \"/my certs/ca.pem\"", severity::error, 1, "tlsCaPath",
+       "write 'tlsCaPath \"/my certs/ca.pem\"" + usage},
+      {"fqdn =", severity::error, 1, "fqdn", "write 'fqdn VALUE" + usage},
+      {"keepAliveIntervalMs 100 ms", severity::error, 1, "keepAliveIntervalMs",
+       "'100 ms' is not a plain integer; keepAliveIntervalMs takes an integer from 100 to "
+       "3600000, without a unit (units are part of the key name)"},
+      {"maxMessageSize 16 MiB", severity::error, 1, "maxMessageSize", "is not a plain integer"},
+      {"enableTLS yes please", severity::error, 1, "enableTLS",
+       "the value 'yes please' contains white space, but enableTLS takes 0 or 1"},
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.text);
+    expect_one_problem(c);
+    EXPECT_FALSE(loaded(c.text).is_set(c.key));
+  }
+}
+
 TEST(ConfigFile, ReportsUnknownAndRepeatedKeysAsWarnings) {
   const std::vector<problem_case> cases = {
       {"firtEp node1.local:6030", severity::warning, 1, "firtEp",
