@@ -66,6 +66,12 @@ expect "serverIPv6 is checked when loaded, not when bound" fail \
   "$straitd" -C -o serverIPv6=banana
 expect "serverIPv6 in brackets is stored bare" ok "serverIPv6 +::1 +server +command line" \
   "$straitd" -C -o "serverIPv6=[::1]"
+expect "variables of strait's own scripts are not taken for keys, even with --strict" ok \
+  "serverPort +7100" env STRAIT_REQUIRE_NETNS=1 STRAIT_DEMO_PORT=7000 STRAIT_NETNS_KEEP=1 \
+  "$straitd" --strict -C -c "$work/good"
+expect "other unknown STRAIT_ variables are still reported" ok \
+  "STRAIT_SERVR_PORT: no key has this name, ignored; did you mean 'STRAIT_SERVER_PORT'" \
+  env STRAIT_SERVR_PORT=7000 "$straitd" -C -c "$work/good"
 expect "environment variables are read" ok "serverPort +7200 +both +environment STRAIT_SERVER_PORT" \
   env STRAIT_SERVER_PORT=7200 "$straitd" -C -c "$work/good"
 expect "an unbalanced bracket in -h is refused" fail "-h: .*\[::1" "$strait" -h "[::1" -s ping

@@ -3,16 +3,43 @@
 
 #include <strait/log.hpp>
 
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
 #include <chrono>
 #include <cstdio>
 #include <ctime>
 #include <filesystem>
 #include <iostream>
+#include <string_view>
+#include <vector>
 
 namespace strait::examples {
 namespace {
 
 constexpr const char* default_config_file = "/etc/taos/taos.cfg";
+
+// Variables that strait's test and demo scripts read. They share the STRAIT_ prefix but are not
+// configuration keys, so they must not be reported as misspelt keys (nor stop a --strict run).
+// Other unknown STRAIT_ names still are: they are most likely typos.
+constexpr std::array<std::string_view, 3> script_variables = {
+    "STRAIT_REQUIRE_NETNS", "STRAIT_DEMO_PORT", "STRAIT_NETNS_KEEP"};
+
+// The process environment without the script variables, null-terminated like `environ`.
+std::vector<const char*> environment_for_config() {
+  std::vector<const char*> kept;
+  for (char** entry = environ; *entry != nullptr; ++entry) {
+    const std::string_view text = *entry;
+    const std::string_view name = text.substr(0, text.find('='));
+    if (std::find(script_variables.begin(), script_variables.end(), name) ==
+        script_variables.end()) {
+      kept.push_back(*entry);
+    }
+  }
+  kept.push_back(nullptr);
+  return kept;
+}
 
 std::string timestamp() {
   auto now = std::chrono::system_clock::now();
@@ -58,7 +85,7 @@ config load_config(const config_source_args& args) {
   } else {
     cfg.load_file(default_config_file, false);
   }
-  cfg.load_environment("STRAIT_");
+  cfg.load_environment("STRAIT_", environment_for_config().data());
   for (const auto& [key, value] : args.overrides)
     cfg.set_from_command_line(key, value);
   return cfg;
