@@ -47,6 +47,9 @@ expect "straitd -C lists every problem, not only the first (line 2)" fail \
   "taos.cfg:2: serverPort: '70000' is out of range" "$straitd" -C -c "$work/bad"
 expect "straitd -C lists every problem, not only the first (line 4)" fail \
   "taos.cfg:4: firstEp: " "$straitd" -C -c "$work/bad"
+expect "--strict labels the problems it refuses on as errors" fail \
+  "straitd: error: [^ ]*/bad/taos.cfg:1: serverPrt: unknown key" \
+  "$straitd" --strict -C -c "$work/bad"
 expect "a bad value names the accepted form" fail "enableTLS: .*maybe" "$straitd" -C -c "$work/bad"
 expect "a TLS problem names file and line as the parser does" fail \
   "straitd: error: [^ ]*/tls-off/taos.cfg:2: tlsCaPath: is set but enableTLS is 0" \

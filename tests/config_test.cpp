@@ -1052,7 +1052,9 @@ TEST(ConfigStrict, ProblemsTextMarksWarningsAsErrors) {
             "warning: taos.cfg:1: banana: unknown key, ignored\n"
             "error: taos.cfg:2: serverPort: '65536' is out of range; expected an integer from 0 "
             "to 65535\n");
+  EXPECT_FALSE(cfg.strict());
   cfg.set_strict(true);
+  EXPECT_TRUE(cfg.strict());
   EXPECT_EQ(cfg.problems_text().rfind("error: taos.cfg:1: banana", 0), 0U);
 }
 

@@ -93,8 +93,10 @@ config load_config(const config_source_args& args) {
 
 bool report_problems(const config& cfg, const char* program) {
   for (const auto& problem : cfg.problems()) {
-    auto level = problem.level == config_problem::severity::error ? "error" : "warning";
-    std::cerr << program << ": " << level << ": " << problem.to_string() << '\n';
+    // Under --strict every problem refuses start-up, so every one is labelled an error.
+    const bool is_error = cfg.strict() || problem.level == config_problem::severity::error;
+    std::cerr << program << ": " << (is_error ? "error" : "warning") << ": " << problem.to_string()
+              << '\n';
   }
   return cfg.has_errors();
 }

@@ -27,7 +27,8 @@ int take_config_option(int argc, char** argv, int i, config_source_args& args);
 // environment variables, then -o options.
 config load_config(const config_source_args& args);
 
-// Writes every problem to stderr, one per line, prefixed with the program name. Returns true
+// Writes every problem to stderr, one per line, prefixed with the program name and labelled
+// "error" or "warning" as it counts (under --strict, every problem is an error). Returns true
 // when any of them is an error.
 bool report_problems(const config& cfg, const char* program);
 

@@ -154,6 +154,7 @@ class config {
 
   // Strict mode turns every warning (unknown key, repeated key, ...) into an error.
   void set_strict(bool strict) noexcept { strict_ = strict; }
+  bool strict() const noexcept { return strict_; }
 
   // Typed getters. Precondition: the key is registered with that type (booleans for
   // get_bool, integers for get_int); anything goes for get_string.
