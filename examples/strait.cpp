@@ -17,51 +17,34 @@
 #include <cstdio>
 #include <future>
 #include <iostream>
+#include <optional>
 #include <sstream>
+#include <string>
+#include <string_view>
 
 namespace {
 
 using namespace strait;
 namespace ex = strait::examples;
 
+// The most pings one run sends: -n above it is refused rather than cut down.
+constexpr int max_pings = 100000;
+
 struct client_args {
   ex::config_source_args config;
-  std::string host;       // -h
-  std::string port;       // -P
-  std::string statement;  // -s
-  int count = 1;          // -n: how many pings
+  std::optional<std::string> host;    // -h
+  std::optional<std::uint16_t> port;  // -P
+  std::string statement;              // -s
+  int count = 1;                      // -n: how many pings
 };
 
-void usage() {
-  std::cerr << "usage: strait [-h HOST] [-P PORT] [-c DIR|FILE] [-o key=value]... -s STATEMENT "
-               "[-n COUNT] [-C] [--strict] [-v]\n"
-               "  HOST is an FQDN, an IPv4 address or a bracketed IPv6 literal such as [::1]\n"
-               "  STATEMENT is `ping` or `show variables [like 'pattern'] [on cluster]`\n";
-}
-
-std::optional<client_args> parse_args(int argc, char** argv) {
-  client_args args;
-  for (int i = 1; i < argc;) {
-    int used = ex::take_config_option(argc, argv, i, args.config);
-    std::string_view option = argv[i];
-    if (used == 0 && i + 1 < argc) {
-      std::string value = argv[i + 1];
-      used = 2;
-      if (option == "-h")
-        args.host = value;
-      else if (option == "-P")
-        args.port = value;
-      else if (option == "-s")
-        args.statement = value;
-      else if (option == "-n")
-        args.count = std::clamp(std::atoi(value.c_str()), 1, 100000);
-      else
-        used = 0;
-    }
-    if (used <= 0) return std::nullopt;
-    i += used;
-  }
-  return args;
+void usage(std::ostream& out) {
+  out << "usage: strait [-h HOST] [-P PORT] [-c DIR|FILE] [-o key=value]... -s STATEMENT "
+         "[-n COUNT] [-C] [--strict] [-v] [--help]\n"
+         "  HOST is an FQDN, an IPv4 address or a bracketed IPv6 literal such as [::1]\n"
+         "  STATEMENT is `ping` or `show variables [like 'pattern'] [on cluster]`\n"
+         "  COUNT is how many pings to send, from 1 to "
+      << max_pings << " (default 1)\n";
 }
 
 std::optional<std::uint16_t> parse_port(const std::string& text) {
@@ -73,11 +56,62 @@ std::optional<std::uint16_t> parse_port(const std::string& text) {
   return static_cast<std::uint16_t>(value);
 }
 
+std::optional<int> parse_count(const std::string& text) {
+  int value = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (ec != std::errc() || end != text.data() + text.size() || value < 1 || value > max_pings) {
+    return std::nullopt;
+  }
+  return value;
+}
+
+// Takes the value of -h, -P, -s or -n. Returns why the value cannot be used, or nothing.
+std::optional<std::string> take_value(std::string_view option, const std::string& value,
+                                      client_args& args) {
+  if (option == "-h") {
+    if (value.empty()) return "-h '' names no host; give an FQDN, an IPv4 address or [IPv6]";
+    args.host = value;
+  } else if (option == "-P") {
+    args.port = parse_port(value);
+    if (!args.port) return "-P '" + value + "' is not a port; expected 1 to 65535";
+  } else if (option == "-s") {
+    args.statement = value;
+  } else {
+    auto count = parse_count(value);
+    if (!count) {
+      return "-n '" + value + "': expected a count from 1 to " + std::to_string(max_pings);
+    }
+    args.count = *count;
+  }
+  return std::nullopt;
+}
+
+// The options, or nothing: with `error` set when a value cannot be used, left empty when the
+// command line does not follow the usage.
+std::optional<client_args> parse_args(int argc, char** argv, std::string& error) {
+  client_args args;
+  for (int i = 1; i < argc;) {
+    int used = ex::take_config_option(argc, argv, i, args.config);
+    std::string_view option = argv[i];
+    const bool takes_value = option == "-h" || option == "-P" || option == "-s" || option == "-n";
+    if (used == 0 && takes_value && i + 1 < argc) {
+      if (auto problem = take_value(option, argv[i + 1], args)) {
+        error = std::move(*problem);
+        return std::nullopt;
+      }
+      used = 2;
+    }
+    if (used <= 0) return std::nullopt;
+    i += used;
+  }
+  return args;
+}
+
 // -h and -P name the node to reach and take the place of firstEp and secondEp. A port in -h
 // (`-h [::1]:6030`) is used when -P is absent; without either, serverPort.
 bool apply_host_option(const client_args& args, config& cfg, client_options& options) {
-  if (args.host.empty() && args.port.empty()) return true;
-  auto text = args.host.empty() ? cfg.get_string("fqdn") : args.host;
+  if (!args.host && !args.port) return true;
+  auto text = args.host.value_or(cfg.get_string("fqdn"));
   auto target = endpoint::parse(text, static_cast<std::uint16_t>(cfg.get_int("serverPort")));
   for (const auto& warning : target.warnings())
     std::cerr << "strait: warning: " << warning << '\n';
@@ -86,14 +120,7 @@ bool apply_host_option(const client_args& args, config& cfg, client_options& opt
     return false;
   }
   auto node = *target;
-  if (!args.port.empty()) {
-    auto port = parse_port(args.port);
-    if (!port) {
-      std::cerr << "strait: -P '" << args.port << "' is not a port; expected 1 to 65535\n";
-      return false;
-    }
-    node = node.with_port(*port);
-  }
+  if (args.port) node = node.with_port(*args.port);
   if (node.kind() == endpoint::host_kind::ipv6 &&
       family_policy_from(cfg) == family_policy::ipv4_only) {
     std::cerr << "strait: -h " << text
@@ -148,22 +175,76 @@ std::string lower(std::string text) {
   return text;
 }
 
-// `show variables [like 'pattern'] [on cluster]`, keywords in any case.
-std::optional<show_statement> parse_show(const std::string& statement) {
-  std::istringstream words(statement);
-  std::string show, variables, word;
-  words >> show >> variables;
-  if (lower(show) != "show" || lower(variables) != "variables") return std::nullopt;
+// Reads a statement from the front: keywords in any case, and SQL string literals.
+class statement_reader {
+ public:
+  explicit statement_reader(std::string_view text) : rest_(text) {}
+
+  // Takes the next word when it is `word`, in any case. A word is a run of letters, so
+  // `like'%tls%'` is the keyword and then the pattern, as in SQL.
+  bool keyword(std::string_view word) {
+    skip_blanks();
+    std::size_t length = 0;
+    while (length < rest_.size() && std::isalpha(static_cast<unsigned char>(rest_[length])))
+      ++length;
+    if (lower(std::string(rest_.substr(0, length))) != word) return false;
+    rest_.remove_prefix(length);
+    return true;
+  }
+
+  // A text in single quotes, where '' stands for one quote; nothing when there is no opening
+  // or no closing quote.
+  std::optional<std::string> quoted() {
+    skip_blanks();
+    if (rest_.empty() || rest_.front() != '\'') return std::nullopt;
+    std::string text;
+    for (std::size_t i = 1; i < rest_.size(); ++i) {
+      if (rest_[i] != '\'') {
+        text += rest_[i];
+      } else if (i + 1 < rest_.size() && rest_[i + 1] == '\'') {
+        text += '\'';
+        ++i;
+      } else {
+        rest_.remove_prefix(i + 1);
+        return text;
+      }
+    }
+    return std::nullopt;
+  }
+
+  bool at_end() {
+    skip_blanks();
+    return rest_.empty();
+  }
+
+ private:
+  void skip_blanks() {
+    while (!rest_.empty() && std::isspace(static_cast<unsigned char>(rest_.front())))
+      rest_.remove_prefix(1);
+  }
+
+  std::string_view rest_;
+};
+
+bool is_show_variables(std::string_view statement) {
+  statement_reader reader(statement);
+  return reader.keyword("show") && reader.keyword("variables");
+}
+
+// `show variables [like 'pattern'] [on cluster]`, keywords in any case, each clause at most
+// once. The pattern goes to the node as written: `like ''` matches no name, as in SQL.
+std::optional<show_statement> parse_show(std::string_view statement) {
+  statement_reader reader(statement);
+  if (!reader.keyword("show") || !reader.keyword("variables")) return std::nullopt;
   show_statement parsed;
-  while (words >> word) {
-    if (lower(word) == "like") {
-      auto open = statement.find('\'');
-      auto close = statement.rfind('\'');
-      if (open == std::string::npos || close == open) return std::nullopt;
-      parsed.pattern = statement.substr(open + 1, close - open - 1);
-      words.seekg(static_cast<std::streamoff>(close + 1));
-    } else if (lower(word) == "on") {
-      if (!(words >> word) || lower(word) != "cluster") return std::nullopt;
+  bool has_like = false;
+  while (!reader.at_end()) {
+    if (!has_like && reader.keyword("like")) {
+      auto pattern = reader.quoted();
+      if (!pattern) return std::nullopt;
+      parsed.pattern = std::move(*pattern);
+      has_like = true;
+    } else if (!parsed.on_cluster && reader.keyword("on") && reader.keyword("cluster")) {
       parsed.on_cluster = true;
     } else {
       return std::nullopt;
@@ -228,18 +309,35 @@ int run(const client_args& args) {
     client c(threads.executor(), options);
     return run_pings(c, args.count);
   }
-  if (auto show = parse_show(args.statement)) return show_variables(threads, options, *show);
-  std::cerr << "strait: unknown statement '" << args.statement
-            << "'; use `ping` or `show variables [like 'pattern'] [on cluster]`\n";
-  return 2;
+  if (!is_show_variables(args.statement)) {
+    std::cerr << "strait: unknown statement '" << args.statement
+              << "'; use `ping` or `show variables [like 'pattern'] [on cluster]`\n";
+    return 2;
+  }
+  auto show = parse_show(args.statement);
+  if (!show) {
+    std::cerr << "strait: cannot read '" << args.statement
+              << "': expected show variables [like 'pattern'] [on cluster]\n";
+    return 2;
+  }
+  return show_variables(threads, options, *show);
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  auto args = parse_args(argc, argv);
+  std::string error;
+  auto args = parse_args(argc, argv, error);
+  if (!error.empty()) {
+    std::cerr << "strait: " << error << '\n';
+    return 2;
+  }
+  if (args && args->config.help) {
+    usage(std::cout);
+    return 0;
+  }
   if (!args || (args->statement.empty() && !args->config.print_config)) {
-    usage();
+    usage(std::cerr);
     return 2;
   }
   return run(*args);

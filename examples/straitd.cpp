@@ -28,12 +28,12 @@ struct node_args {
   std::string port_file;  // --port-file FILE: the bound port, for scripts using serverPort 0
 };
 
-void usage() {
-  std::cerr << "usage: straitd [-c DIR|FILE] [-o key=value]... [-C] [--strict] [-v] "
-               "[--port-file FILE]\n"
-               "  -c  configuration directory (taos.cfg inside) or file\n"
-               "  -o  set a key, overriding the file and the environment\n"
-               "  -C  print the effective configuration with each value's source, and exit\n";
+void usage(std::ostream& out) {
+  out << "usage: straitd [-c DIR|FILE] [-o key=value]... [-C] [--strict] [-v] "
+         "[--port-file FILE] [--help]\n"
+         "  -c  configuration directory (taos.cfg inside) or file\n"
+         "  -o  set a key, overriding the file and the environment\n"
+         "  -C  print the effective configuration with each value's source, and exit\n";
 }
 
 std::optional<node_args> parse_args(int argc, char** argv) {
@@ -60,8 +60,9 @@ std::string format_rows(const std::vector<variable_row>& rows) {
 void register_handlers(server& node, const config& cfg) {
   node.handle(ex::ping_message,
               [](std::string request, responder answer) { answer.reply(std::move(request)); });
+  // The pattern is used as it is: an empty one matches no name, as SQL's LIKE '' does.
   node.handle(ex::show_variables_message, [&cfg](std::string pattern, responder answer) {
-    answer.reply(format_rows(cfg.show_variables(pattern.empty() ? "%" : pattern)));
+    answer.reply(format_rows(cfg.show_variables(pattern)));
   });
 }
 
@@ -151,8 +152,12 @@ int run(const node_args& args) {
 
 int main(int argc, char** argv) {
   auto args = parse_args(argc, argv);
+  if (args && args->config.help) {
+    usage(std::cout);
+    return 0;
+  }
   if (!args) {
-    usage();
+    usage(std::cerr);
     return 2;
   }
   return run(*args);

@@ -1,13 +1,22 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: Apache-2.0
 # Usage: cli_test.sh STRAITD STRAIT — runs the two programs as a user would, on bad input
-# above all, and checks what they say and how they exit. Nothing here opens a socket except
-# the last check, which dials a closed port on 127.0.0.1.
+# above all, and checks what they say and how they exit. Sockets are opened on loopback only:
+# one check dials a closed port on 127.0.0.1, and the last ones start a node on [::1] at a port
+# the system picks and query it.
 set -uo pipefail
 straitd=$1
 strait=$2
 work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
+node_pid=
+cleanup() {
+  if [[ -n $node_pid ]]; then
+    kill "$node_pid" 2>/dev/null
+    wait "$node_pid" 2>/dev/null
+  fi
+  rm -rf "$work"
+}
+trap cleanup EXIT
 failures=0
 checks=0
 
@@ -27,6 +36,26 @@ expect() {
     echo "ok   $name"
   else
     echo "FAIL $name (exit $status, wanted $want, pattern: $pattern)"
+    sed 's/^/       /' <<<"$output"
+    failures=$((failures + 1))
+  fi
+}
+
+# refute NAME WANT_STATUS PATTERN COMMAND...: as expect, but the output must NOT match PATTERN.
+refute() {
+  local name=$1 want=$2 pattern=$3
+  shift 3
+  local output status
+  output=$("$@" 2>&1)
+  status=$?
+  local ok=1
+  checks=$((checks + 1))
+  if [[ $want == ok && $status -ne 0 ]] || [[ $want == fail && $status -eq 0 ]]; then ok=0; fi
+  grep -Eq -- "$pattern" <<<"$output" && ok=0
+  if [[ $ok -eq 1 ]]; then
+    echo "ok   $name"
+  else
+    echo "FAIL $name (exit $status, wanted $want, must not match: $pattern)"
     sed 's/^/       /' <<<"$output"
     failures=$((failures + 1))
   fi
@@ -87,9 +116,53 @@ expect "an unknown statement is named" fail "unknown statement 'select 1'" \
   "$strait" -h 127.0.0.1 -s "select 1"
 expect "no statement prints usage" fail "usage: strait" "$strait" -h 127.0.0.1
 
+expect "--help prints the usage and succeeds" ok "^usage: strait " "$strait" --help
+expect "-? prints the usage and succeeds" ok "^usage: strait " "$strait" "-?"
+expect "straitd --help prints its usage and succeeds" ok "^usage: straitd " "$straitd" --help
+expect "an empty -h is refused, not ignored" fail "-h '' names no host" \
+  "$strait" -h "" -P 9 -s ping
+expect "an empty -P is refused, not ignored" fail "-P '' is not a port; expected 1 to 65535" \
+  "$strait" -h 127.0.0.1 -P "" -s ping
+for count in abc 0 -5 2x 100001; do
+  expect "-n $count is refused" fail "-n '$count': expected a count from 1 to 100000" \
+    "$strait" -h 127.0.0.1 -P 9 -n "$count" -s ping
+done
+show_usage="expected show variables \[like 'pattern'\] \[on cluster\]"
+for statement in "show variables like 'a' 'b'" "show variables like '''" \
+  "show variables like" "show variables on" "show variables like 'a' like 'b'"; do
+  expect "$statement is refused" fail "$show_usage" "$strait" -h 127.0.0.1 -P 9 -s "$statement"
+done
+
 # A closed port on loopback: the error names the address and the cause, promptly.
 expect "a node that is not there is a definite error" fail \
   "cannot connect to 127.0.0.1:9: Connection refused" "$strait" -h 127.0.0.1 -P 9 -s ping
+
+# A node on [::1] only, at a port the system picks. It is ready once it has dialled itself.
+mkdir -p "$work/node"
+printf 'fqdn ::1\nserverIPv6 ::1\nipv6Only 1\nserverPort 0\n' > "$work/node/taos.cfg"
+"$straitd" -c "$work/node" --port-file "$work/node/port" > "$work/node/out" 2>&1 &
+node_pid=$!
+for _ in $(seq 100); do
+  grep -q "ready on port" "$work/node/out" && break
+  kill -0 "$node_pid" 2>/dev/null || break
+  sleep 0.1
+done
+port=$(cat "$work/node/port" 2>/dev/null)
+if grep -q "ready on port" "$work/node/out" && [[ -n $port ]]; then
+  node=(-h "[::1]" -P "$port")
+  expect "a series of pings" ok "ping 3 from \[::1\]:$port" "$strait" "${node[@]}" -n 3 -s ping
+  expect "like 'fqdn' shows that key" ok "fqdn +::1 " \
+    "$strait" "${node[@]}" -s "show variables like 'fqdn'"
+  expect "keywords in any case, like right after the keyword" ok "serverIPv6 +::1 " \
+    "$strait" "${node[@]}" -s "SHOW Variables LIKE'server%' on CLUSTER"
+  refute "like '' matches no name" ok "fqdn|serverPort|enableTLS" \
+    "$strait" "${node[@]}" -s "show variables like ''"
+else
+  checks=$((checks + 1))
+  failures=$((failures + 1))
+  echo "FAIL the node on [::1] did not start within 10 s"
+  sed 's/^/       /' "$work/node/out"
+fi
 
 echo "$((checks - failures)) passed, $failures failed"
 [[ $failures -eq 0 ]]

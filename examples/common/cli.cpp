@@ -62,6 +62,7 @@ int take_config_option(int argc, char** argv, int i, config_source_args& args) {
   if (option == "-C") return args.print_config = true, 1;
   if (option == "--strict") return args.strict = true, 1;
   if (option == "-v") return args.verbose = true, 1;
+  if (option == "--help" || option == "-?") return args.help = true, 1;
   if (option != "-c" && option != "-o") return 0;
   if (i + 1 >= argc) return -1;
 

@@ -17,6 +17,7 @@ struct config_source_args {
   bool print_config = false;                                   // -C
   bool strict = false;                                         // --strict
   bool verbose = false;                                        // -v
+  bool help = false;                                           // --help, -?
 };
 
 // Consumes the options above from argv[i] (and argv[i+1] for those that take a value).
