@@ -195,6 +195,8 @@ void client_core::admit(std::unique_ptr<call> c, milliseconds timeout) {
                                      options_.limits.max_calls_in_flight, ")")});
   }
 
+  // TODO(perf): one timer per call is an allocation and a timer-queue entry per call; a
+  // connection-wide deadline wheel would serve pipelined small calls for less.
   c->deadline = std::make_unique<asio::steady_timer>(strand_, timeout);
   c->deadline->async_wait([weak = weak_from_this(), id = c->id, timeout](std::error_code ec) {
     auto self = weak.lock();
