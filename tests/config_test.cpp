@@ -1276,5 +1276,34 @@ TEST(ConfigDocs, GeneratedTableMatchesTheRegistry) {
          "  mv /tmp/configuration.md docs/configuration.md";
 }
 
+// The example of docs/configuration.md under "Problems" shows what loading such a file and
+// environment reports; each line the library prints must appear in it as it is.
+TEST(ConfigDocs, ProblemsExampleIsWhatTheLibrarySays) {
+  const char* const environment[] = {"STRAIT_ENABLE_TLS=maybe", nullptr};
+  config cfg;
+  cfg.load_text(
+      "# node 1\n"
+      "fqdn node1.example.com\n"
+      "\n"
+      "serverPort 70000\n"
+      "\n"
+      "\n"
+      "firtEp node1.example.com:6030\n"
+      "\n"
+      "fqdn node1.example.com\n",
+      "/etc/taos/taos.cfg");
+  cfg.load_environment("STRAIT_", environment);
+  ASSERT_EQ(cfg.problems().size(), 4U) << cfg.problems_text();
+
+  const auto document = read_whole_file(STRAIT_SOURCE_DIR "/docs/configuration.md");
+  ASSERT_TRUE(document.has_value()) << "docs/configuration.md is missing";
+  std::istringstream lines(cfg.problems_text());
+  for (std::string line; std::getline(lines, line);) {
+    EXPECT_NE(document->find("\n" + line + "\n"), std::string::npos)
+        << "docs/configuration.md lacks the line\n"
+        << line;
+  }
+}
+
 }  // namespace
 }  // namespace strait
