@@ -284,7 +284,7 @@ namespace detail {
 
 // No AI_ADDRCONFIG: it hides ::1 on a host whose only IPv6 address is loopback, and the
 // connector already moves on quickly from a family the host cannot reach.
-// TODO(reliability): asio runs every lookup of an execution context on one background thread,
+// TODO(someday): asio runs every lookup of an execution context on one background thread,
 // so a lookup stuck in getaddrinfo delays the lookups queued behind it (secondEp after a stuck
 // firstEp) until it returns; each still fails at its own deadline. A lookup thread per request
 // would remove the queueing.
