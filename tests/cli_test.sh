@@ -20,46 +20,38 @@ trap cleanup EXIT
 failures=0
 checks=0
 
-# expect NAME WANT_STATUS PATTERN COMMAND...: runs COMMAND, checks its exit status (ok, fail)
-# and that its combined output matches the extended regular expression PATTERN.
-expect() {
-  local name=$1 want=$2 pattern=$3
-  shift 3
+# check MATCH NAME WANT_STATUS PATTERN COMMAND...: runs COMMAND, checks its exit status (ok,
+# fail) and that its combined output matches (MATCH=yes) or does not match (MATCH=no) the
+# extended regular expression PATTERN.
+check() {
+  local match=$1 name=$2 want=$3 pattern=$4
+  shift 4
   local output status
   output=$("$@" 2>&1)
   status=$?
   local ok=1
   checks=$((checks + 1))
   if [[ $want == ok && $status -ne 0 ]] || [[ $want == fail && $status -eq 0 ]]; then ok=0; fi
-  grep -Eq -- "$pattern" <<<"$output" || ok=0
+  if grep -Eq -- "$pattern" <<<"$output"; then
+    [[ $match == yes ]] || ok=0
+  else
+    [[ $match == no ]] || ok=0
+  fi
   if [[ $ok -eq 1 ]]; then
     echo "ok   $name"
   else
-    echo "FAIL $name (exit $status, wanted $want, pattern: $pattern)"
+    local wanted="pattern"
+    [[ $match == no ]] && wanted="must not match"
+    echo "FAIL $name (exit $status, wanted $want, $wanted: $pattern)"
     sed 's/^/       /' <<<"$output"
     failures=$((failures + 1))
   fi
 }
 
-# refute NAME WANT_STATUS PATTERN COMMAND...: as expect, but the output must NOT match PATTERN.
-refute() {
-  local name=$1 want=$2 pattern=$3
-  shift 3
-  local output status
-  output=$("$@" 2>&1)
-  status=$?
-  local ok=1
-  checks=$((checks + 1))
-  if [[ $want == ok && $status -ne 0 ]] || [[ $want == fail && $status -eq 0 ]]; then ok=0; fi
-  grep -Eq -- "$pattern" <<<"$output" && ok=0
-  if [[ $ok -eq 1 ]]; then
-    echo "ok   $name"
-  else
-    echo "FAIL $name (exit $status, wanted $want, must not match: $pattern)"
-    sed 's/^/       /' <<<"$output"
-    failures=$((failures + 1))
-  fi
-}
+# expect NAME WANT_STATUS PATTERN COMMAND...: the output must match PATTERN.
+expect() { check yes "$@"; }
+# refute NAME WANT_STATUS PATTERN COMMAND...: the output must not match PATTERN.
+refute() { check no "$@"; }
 
 mkdir -p "$work/good" "$work/bad"
 printf 'serverPort 7100\nfirstEp db1:7100\n' > "$work/good/taos.cfg"
