@@ -27,7 +27,7 @@ asan-test: setup
 	@cmake --build --preset asan -j $(JOBS)
 	@ctest --preset asan -j $(JOBS)
 
-format-check:
+format-check: setup
 	@scripts/check-format.sh
 
 # Each fuzzer for FUZZ_SECONDS against its checked-in seed corpus. Only the fuzzers and the
