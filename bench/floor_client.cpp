@@ -91,12 +91,7 @@ run_result floor_caller::run(bench_clock::duration length, bool record) {
     pollfd p{socket_.fd(), static_cast<short>(POLLIN | (ring_used_ > 0 ? POLLOUT : 0)), 0};
     poll(&p, 1, 100);
   }
-  if (!sent_.empty()) {
-    result_.errors += sent_.size();
-    if (result_.first_error.empty()) result_.first_error = "calls left unanswered at the end";
-  }
-  result_.elapsed_ns = std::chrono::nanoseconds(last_answer_ - start).count();
-  result_.client_cpu = own_cpu_time() - cpu_before;
+  result_.close(sent_.size(), start, last_answer_, cpu_before);
   return result_;
 }
 

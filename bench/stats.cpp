@@ -120,6 +120,16 @@ std::optional<latency_histogram> latency_histogram::from_text(std::string_view t
   return h;
 }
 
+void run_result::close(std::size_t unanswered, bench_clock::time_point start,
+                       bench_clock::time_point last_answer, const cpu_time& cpu_before) {
+  if (unanswered > 0) {
+    errors += unanswered;
+    if (first_error.empty()) first_error = "calls left unanswered at the end";
+  }
+  elapsed_ns = std::chrono::nanoseconds(last_answer - start).count();
+  client_cpu = own_cpu_time() - cpu_before;
+}
+
 cpu_time own_cpu_time() {
   rusage usage{};
   getrusage(RUSAGE_SELF, &usage);

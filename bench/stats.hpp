@@ -71,6 +71,11 @@ struct run_result {
   // The first error seen, for the report.
   std::string first_error;
 
+  // Ends a run of echo calls: calls still unanswered count as errors, the elapsed time runs
+  // from `start` to the last answer, and the client's CPU time since `cpu_before` is kept.
+  void close(std::size_t unanswered, bench_clock::time_point start,
+             bench_clock::time_point last_answer, const cpu_time& cpu_before);
+
   // "result calls=... hist=..." on one line; the error text comes last and may hold spaces.
   std::string to_line() const;
   static std::optional<run_result> from_line(std::string_view line);

@@ -130,12 +130,7 @@ run_result strait_caller::run(bench_clock::duration length, bool record) {
   auto give_up = start + hard_limit(length);
   while (outstanding_ > 0 && bench_clock::now() < give_up)
     io_.run_one_until(give_up);
-  if (outstanding_ > 0) {
-    result_.errors += outstanding_;
-    if (result_.first_error.empty()) result_.first_error = "calls left unanswered at the end";
-  }
-  result_.elapsed_ns = std::chrono::nanoseconds(last_answer_ - start).count();
-  result_.client_cpu = own_cpu_time() - cpu_before;
+  result_.close(outstanding_, start, last_answer_, cpu_before);
   return result_;
 }
 
